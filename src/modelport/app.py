@@ -1,0 +1,131 @@
+"""The `model` decorator and `App`, a named set of models that `modelport serve module:attr` can serve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, overload
+
+from modelport.predictor import ModelSpec, Task, build_spec
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPEC_ATTRIBUTE = "__modelport_spec__"
+
+
+@overload
+def model(target: F, /) -> F: ...
+
+
+@overload
+def model(
+    name: str | None = None,
+    *,
+    task: Task | str | None = None,
+    aliases: Sequence[str] = (),
+    description: str | None = None,
+) -> Callable[[T], T]: ...
+
+
+def model(
+    name: Any = None,
+    *,
+    task: Task | str | None = None,
+    aliases: Sequence[str] = (),
+    description: str | None = None,
+) -> Any:
+    """Declare a function or class as a model, served under `name` (default: its own name).
+
+    The task is inferred from the type hints unless `task` is given; the signature is checked here, so a
+    function that breaks the contract fails when its module is imported. The function is returned
+    unchanged and stays callable and testable as plain Python.
+
+        @model("echo")
+        def echo(messages: list[Message]) -> Iterator[str]: ...
+    """
+    if callable(name) and not isinstance(name, str):
+        return model()(name)
+
+    def decorate(target: T) -> T:
+        spec = build_spec(target, name=name, task=task, aliases=aliases, description=description)
+        setattr(target, SPEC_ATTRIBUTE, spec)
+        return target
+
+    return decorate
+
+
+def spec_of(target: Any) -> ModelSpec | None:
+    """The spec the `model` decorator attached to `target`, if any."""
+    spec = getattr(target, SPEC_ATTRIBUTE, None)
+    return spec if isinstance(spec, ModelSpec) else None
+
+
+class App:
+    """A named set of models.
+
+        app = App("demo", [echo, embed])
+
+        @app.model("tones")
+        def speak(...): ...
+
+    Models may be functions decorated with `model`, or plain typed functions and classes, which are then
+    registered under their own names.
+    """
+
+    def __init__(self, name: str = "modelport", models: Iterable[Any] = ()) -> None:
+        self.name = name
+        self._specs: list[ModelSpec] = []
+        for target in models:
+            self.add(target)
+
+    def add(
+        self,
+        target: Any,
+        *,
+        name: str | None = None,
+        task: Task | str | None = None,
+        aliases: Sequence[str] = (),
+        description: str | None = None,
+    ) -> ModelSpec:
+        """Add a model; keyword arguments override what a `model` decorator said."""
+        spec = spec_of(target)
+        if spec is None or name or task or aliases or description:
+            spec = build_spec(
+                target,
+                name=name or (spec.name if spec else None),
+                task=task or (spec.task if spec else None),
+                aliases=aliases or (spec.aliases if spec else ()),
+                description=description if description is not None else (spec.description if spec else None),
+            )
+        self._specs.append(spec)
+        return spec
+
+    def model(
+        self,
+        name: str | None = None,
+        *,
+        task: Task | str | None = None,
+        aliases: Sequence[str] = (),
+        description: str | None = None,
+    ) -> Callable[[T], T]:
+        """Like the `model` decorator, and adds the model to this app."""
+
+        def decorate(target: T) -> T:
+            decorated = model(name, task=task, aliases=aliases, description=description)(target)
+            self.add(decorated)
+            return decorated
+
+        return decorate
+
+    @property
+    def specs(self) -> tuple[ModelSpec, ...]:
+        return tuple(self._specs)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r}, models={[s.name for s in self._specs]})"

@@ -1,0 +1,81 @@
+"""Settings: one model read from arguments, `MODELPORT_*` environment variables and an optional TOML file.
+
+Precedence, highest first: explicit values (the command line), environment variables, the config file
+(`--config` or `MODELPORT_CONFIG`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """How `modelport serve` runs."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPORT_", extra="forbid")
+
+    targets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """What to serve: Python files, folders of them, `module` or `module:attr`; comma-separated in the
+    environment. Empty means the built-in models."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; 0.0.0.0 exposes the server to the network."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port to listen on."""
+
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Keys accepted as `Authorization: Bearer <key>`; comma-separated in the environment. Empty means
+    no authentication."""
+
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
+    """Largest request body accepted, in bytes; a larger one is answered with 413."""
+
+    log_level: str = "info"
+    """Log level of the server: critical, error, warning, info or debug."""
+
+    @field_validator("targets", "api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from `overrides` (None values ignored), the environment, then the TOML config file."""
+    path = config_file or os.environ.get("MODELPORT_CONFIG")
+    values = {key: value for key, value in overrides.items() if value is not None}
+    if not path:
+        return Settings(**values)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    return Settings.model_validate(FileSettings(**values).model_dump())

@@ -1,0 +1,115 @@
+"""The exceptions every layer raises; the server turns each into OpenAI's error body.
+
+Nothing here knows about HTTP frameworks: a status code is data carried by the exception, so the runtime
+and the audio helpers can raise the error a client should see, and one handler writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelportError(Exception):
+    """An error with everything OpenAI's body `{"error": {...}}` needs."""
+
+    status_code: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequestError(ModelportError):
+    """The request is malformed or asks for something the model cannot do (400)."""
+
+    status_code = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(ModelportError):
+    """The API key is missing or refused (401)."""
+
+    status_code = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFoundError(ModelportError):
+    """The model or route does not exist (404)."""
+
+    status_code = 404
+    type = "invalid_request_error"
+
+
+class ModelNotFoundError(NotFoundError):
+    """No served model has this name; the message lists the ones that are served."""
+
+    code = "model_not_found"
+
+    def __init__(self, name: str, served: list[str]) -> None:
+        listing = ", ".join(sorted(served)) or "none"
+        super().__init__(
+            f"The model `{name}` does not exist. Models served here: {listing}.",
+            param="model",
+        )
+
+
+class RequestTooLargeError(ModelportError):
+    """The request body is over the configured limit (413)."""
+
+    status_code = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class RateLimitError(ModelportError):
+    """The model's queue is full (429); the client may retry after `Retry-After` seconds."""
+
+    status_code = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class PredictorError(ModelportError):
+    """A predictor raised or broke its contract (500); the message names the model."""
+
+    status_code = 500
+    type = "server_error"
+    code = "predictor_error"
+
+
+class SignatureError(TypeError):
+    """A function or class breaks the predictor contract; raised at registration, before serving.
+
+    The message names the function, the parameter (when one is at fault) and the rule.
+    """
+
+    def __init__(self, function: str, rule: str, parameter: str | None = None) -> None:
+        where = f"{function}, parameter '{parameter}'" if parameter else function
+        super().__init__(f"{where}: {rule}")
+        self.function = function
+        self.parameter = parameter
+        self.rule = rule

@@ -1,0 +1,347 @@
+"""Task inference and the signature rules of the predictor contract.
+
+`build_spec` reads a function's (or a class's `__call__`) type hints, decides which task it serves and
+checks every rule of that task. A broken rule raises `SignatureError` naming the function, the parameter
+and the rule, so a bad model fails at start-up instead of on its first request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from modelport.errors import SignatureError
+from modelport.parameters import Parameter
+from modelport.predictor import hints
+from modelport.predictor.spec import (
+    ChatSignature,
+    EmbeddingSignature,
+    ImageSignature,
+    ModelSpec,
+    ParamSpec,
+    SpeechSignature,
+    Task,
+    TaskSignature,
+    TranscriptionSignature,
+)
+
+
+def build_spec(
+    target: Any,
+    *,
+    name: str | None = None,
+    task: Task | str | None = None,
+    aliases: Sequence[str] = (),
+    description: str | None = None,
+) -> ModelSpec:
+    """Validate `target` (a function, or a class with `__call__`) and describe how to serve it."""
+    is_class = inspect.isclass(target)
+    qualname = getattr(target, "__qualname__", repr(target))
+    function = _callable_of(target, qualname)
+    params, returns = _read_signature(function, qualname, skip_self=is_class)
+    chosen = _infer_task(params, returns, qualname) if task is None else _parse_task(task, qualname)
+    signature = _CHECKS[chosen](params, returns, qualname)
+    is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+    if chosen is Task.CHAT:
+        _check_chat_sync_async(function, returns, qualname)
+    if is_class:
+        _check_lifecycle(target, qualname)
+    if description is None:
+        description = (inspect.getdoc(target) or "").split("\n\n")[0].replace("\n", " ")
+    model_name = name or getattr(target, "__name__", "")
+    if not model_name:
+        raise SignatureError(qualname, "the model needs a name")
+    return ModelSpec(
+        name=model_name,
+        task=chosen,
+        target=target,
+        qualname=qualname,
+        signature=signature,
+        params=tuple(params.values()),
+        description=description,
+        aliases=tuple(aliases),
+        is_async=is_async,
+        is_class=is_class,
+    )
+
+
+def _callable_of(target: Any, qualname: str) -> Callable[..., Any]:
+    if inspect.isclass(target):
+        call = target.__dict__.get("__call__") or getattr(target, "__call__", None)  # noqa: B004
+        if call is None or call is type.__call__ or call is object.__call__:
+            raise SignatureError(qualname, "a model class must define __call__")
+        return typing.cast(Callable[..., Any], call)
+    if not callable(target):
+        raise SignatureError(qualname, "a model must be a function or a class with __call__")
+    return typing.cast(Callable[..., Any], target)
+
+
+def _read_signature(
+    function: Callable[..., Any], qualname: str, *, skip_self: bool
+) -> tuple[dict[str, ParamSpec], Any]:
+    try:
+        type_hints = typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:
+        raise SignatureError(qualname, f"its type hints cannot be resolved ({exc})") from exc
+    signature = inspect.signature(function)
+    items = list(signature.parameters.values())
+    if skip_self and items:
+        items = items[1:]
+    params: dict[str, ParamSpec] = {}
+    for param in items:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise SignatureError(
+                qualname, "*args and **kwargs are not supported; name every parameter", param.name
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise SignatureError(qualname, "positional-only parameters are not supported", param.name)
+        if param.name not in type_hints:
+            raise SignatureError(qualname, "every parameter needs a type annotation", param.name)
+        base, marker = hints.split_annotated(type_hints[param.name])
+        params[param.name] = ParamSpec(param.name, base, param.default, marker)
+    if "return" not in type_hints:
+        raise SignatureError(qualname, "the return value needs a type annotation")
+    return params, type_hints["return"]
+
+
+def _parse_task(task: Task | str, qualname: str) -> Task:
+    try:
+        return Task(task)
+    except ValueError:
+        valid = ", ".join(t.value for t in Task)
+        raise SignatureError(qualname, f"unknown task {task!r}; valid tasks: {valid}") from None
+
+
+def _infer_task(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Task:
+    base, marker = hints.split_annotated(returns)
+    item = hints.iterator_item(base)
+    if item is not None:
+        base, marker = hints.split_annotated(item[0])
+    if isinstance(marker, Parameter.Embedding):
+        return Task.EMBEDDINGS
+    if isinstance(marker, Parameter.Audio):
+        return Task.SPEECH
+    if isinstance(marker, Parameter.Image):
+        return Task.IMAGE
+    if any(isinstance(p.marker, Parameter.Audio) for p in params.values()):
+        return Task.TRANSCRIPTION
+    if hints.is_chunk_type(base) or any(hints.is_message_list(p.annotation) for p in params.values()):
+        return Task.CHAT
+    raise SignatureError(
+        qualname,
+        "cannot infer the task: take `messages: list[Message]` for chat, return "
+        "Annotated[np.ndarray, Parameter.Embedding()] for embeddings or Annotated[np.ndarray, "
+        "Parameter.Audio(sample_rate=...)] for speech, take an Annotated[np.ndarray, Parameter.Audio(...)] "
+        "parameter for transcription, return Parameter.Image() for images, or pass task=",
+    )
+
+
+def _only_one_required(params: dict[str, ParamSpec], allowed: set[str], qualname: str, task: str) -> None:
+    for p in params.values():
+        if p.required and p.name not in allowed:
+            raise SignatureError(
+                qualname,
+                f"a {task} function's other parameters need defaults; give this one a default",
+                p.name,
+            )
+
+
+def _find_marked(params: dict[str, ParamSpec], kind: type, qualname: str, label: str) -> ParamSpec | None:
+    found = [p for p in params.values() if isinstance(p.marker, kind)]
+    if len(found) > 1:
+        raise SignatureError(qualname, f"only one parameter may be annotated {label}", found[1].name)
+    return found[0] if found else None
+
+
+def _check_chat(params: dict[str, ParamSpec], returns: Any, qualname: str) -> ChatSignature:
+    messages = [p for p in params.values() if hints.is_message_list(p.annotation)]
+    if len(messages) != 1:
+        raise SignatureError(
+            qualname, "a chat function takes exactly one parameter typed list[Message] (the conversation)"
+        )
+    if not messages[0].required:
+        raise SignatureError(
+            qualname, "a chat function's messages parameter must be required", messages[0].name
+        )
+    _only_one_required(params, {messages[0].name}, qualname, "chat")
+    base, _ = hints.split_annotated(returns)
+    item = hints.iterator_item(base)
+    if item is None or not (hints.is_chunk_type(item[0]) or item[0] is str):
+        raise SignatureError(
+            qualname,
+            "a chat function returns Iterator[ChatCompletionChunk] or AsyncIterator[ChatCompletionChunk] "
+            f"(or an iterator of str text deltas), not {hints.describe(returns)}",
+        )
+    return ChatSignature(messages=messages[0].name, yields_text=item[0] is str)
+
+
+def _check_chat_sync_async(function: Callable[..., Any], returns: Any, qualname: str) -> None:
+    item = hints.iterator_item(hints.split_annotated(returns)[0])
+    if item is None:
+        return
+    if inspect.isasyncgenfunction(function) and not item[1]:
+        raise SignatureError(qualname, "an `async def` generator must be annotated AsyncIterator[...]")
+    if inspect.isgeneratorfunction(function) and item[1]:
+        raise SignatureError(qualname, "a plain generator must be annotated Iterator[...], not AsyncIterator")
+
+
+def _check_embeddings(params: dict[str, ParamSpec], returns: Any, qualname: str) -> EmbeddingSignature:
+    required = [p for p in params.values() if p.required]
+    if len(required) != 1:
+        names = ", ".join(p.name for p in required) or "none"
+        raise SignatureError(
+            qualname,
+            f"an embedding function has exactly one required parameter, the list of texts (found: {names})",
+        )
+    texts = required[0]
+    if not hints.is_list_of(texts.annotation, str):
+        raise SignatureError(
+            qualname,
+            f"the texts parameter must be typed list[str], not {hints.describe(texts.annotation)}",
+            texts.name,
+        )
+    dims_param = _find_marked(params, Parameter.EmbeddingDims, qualname, "Parameter.EmbeddingDims")
+    dims: Parameter.EmbeddingDims | None = None
+    if dims_param is not None:
+        dims = typing.cast(Parameter.EmbeddingDims, dims_param.marker)
+        if dims_param.annotation is not int:
+            raise SignatureError(qualname, "an EmbeddingDims parameter must be typed int", dims_param.name)
+        default = dims_param.default
+        if not isinstance(default, int) or not dims.min <= default <= dims.max:
+            raise SignatureError(
+                qualname,
+                f"an EmbeddingDims parameter needs an int default between {dims.min} and {dims.max}",
+                dims_param.name,
+            )
+    base, marker = hints.split_annotated(returns)
+    if not isinstance(marker, Parameter.Embedding) or not hints.is_ndarray(base):
+        raise SignatureError(
+            qualname,
+            "an embedding function returns Annotated[np.ndarray, Parameter.Embedding()] (float32, shape (N, D)), "
+            f"not {hints.describe(returns)}",
+        )
+    return EmbeddingSignature(texts=texts.name, dims_param=dims_param.name if dims_param else None, dims=dims)
+
+
+def _check_speech(params: dict[str, ParamSpec], returns: Any, qualname: str) -> SpeechSignature:
+    voice = _find_marked(params, Parameter.AudioVoice, qualname, "Parameter.AudioVoice")
+    if voice is None:
+        raise SignatureError(
+            qualname,
+            "a speech function takes a voice: Annotated[Literal[...] or a StrEnum, Parameter.AudioVoice()]",
+        )
+    voices = hints.literal_strings(voice.annotation)
+    if voices is None:
+        raise SignatureError(
+            qualname,
+            f"a speech function's voice must be typed Literal[...] of strings or a StrEnum, not "
+            f"{hints.describe(voice.annotation)}",
+            voice.name,
+        )
+    if not voice.required:
+        raise SignatureError(qualname, "a speech function's voice must be required (no default)", voice.name)
+    texts = [p for p in params.values() if p.required and p.name != voice.name]
+    if len(texts) != 1 or texts[0].annotation is not str:
+        raise SignatureError(
+            qualname,
+            "a speech function takes exactly one required str parameter, the text to speak, besides its voice",
+        )
+    speed_param = _find_marked(params, Parameter.AudioSpeed, qualname, "Parameter.AudioSpeed")
+    speed: Parameter.AudioSpeed | None = None
+    if speed_param is not None:
+        speed = typing.cast(Parameter.AudioSpeed, speed_param.marker)
+        if not hints.is_float(speed_param.annotation):
+            raise SignatureError(qualname, "a speed parameter must be typed float", speed_param.name)
+        default = speed_param.default
+        if speed_param.required:
+            raise SignatureError(
+                qualname, "a speech function's speed needs a default (usually 1.0)", speed_param.name
+            )
+        if not isinstance(default, int | float) or not speed.min <= default <= speed.max:
+            raise SignatureError(
+                qualname,
+                f"the speed's default must lie between {speed.min} and {speed.max}",
+                speed_param.name,
+            )
+    base, marker = hints.split_annotated(returns)
+    if not isinstance(marker, Parameter.Audio) or not hints.is_ndarray(base):
+        raise SignatureError(
+            qualname,
+            "a speech function returns Annotated[np.ndarray, Parameter.Audio(sample_rate=...)] "
+            f"(float32, (F,) or (F, C)), not {hints.describe(returns)}",
+        )
+    return SpeechSignature(
+        text=texts[0].name,
+        voice_param=voice.name,
+        voices=voices,
+        sample_rate=marker.sample_rate,
+        speed_param=speed_param.name if speed_param else None,
+        speed=speed,
+    )
+
+
+def _check_transcription(params: dict[str, ParamSpec], returns: Any, qualname: str) -> TranscriptionSignature:
+    audio = _find_marked(params, Parameter.Audio, qualname, "Parameter.Audio")
+    if audio is None:
+        raise SignatureError(
+            qualname,
+            "a transcription function takes its audio as Annotated[np.ndarray, Parameter.Audio(sample_rate=...)]",
+        )
+    if not hints.is_ndarray(audio.annotation):
+        raise SignatureError(qualname, "the audio parameter must be typed np.ndarray", audio.name)
+    if not audio.required:
+        raise SignatureError(qualname, "the audio parameter must be required", audio.name)
+    _only_one_required(params, {audio.name}, qualname, "transcription")
+    if hints.split_annotated(returns)[0] is not str:
+        raise SignatureError(
+            qualname, f"a transcription function returns str (the text), not {hints.describe(returns)}"
+        )
+    marker = typing.cast(Parameter.Audio, audio.marker)
+    return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate)
+
+
+def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> ImageSignature:
+    prompts = [p for p in params.values() if p.required]
+    if len(prompts) != 1 or prompts[0].annotation is not str:
+        raise SignatureError(
+            qualname,
+            "an image function takes exactly one required str parameter, the prompt; others need defaults",
+        )
+    _, marker = hints.split_annotated(returns)
+    if not isinstance(marker, Parameter.Image):
+        raise SignatureError(qualname, "an image function's return value must be annotated Parameter.Image()")
+    return ImageSignature(prompt=prompts[0].name)
+
+
+def _check_lifecycle(cls: type, qualname: str) -> None:
+    required_init = [
+        p
+        for p in inspect.signature(cls).parameters.values()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required_init:
+        raise SignatureError(qualname, "a model class is created with no arguments", required_init[0].name)
+    for hook in ("load", "unload"):
+        method = getattr(cls, hook, None)
+        if method is None:
+            continue
+        if not callable(method):
+            raise SignatureError(qualname, f"{hook} must be a method")
+        required = [
+            p
+            for p in list(inspect.signature(method).parameters.values())[1:]
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if required:
+            raise SignatureError(qualname, f"{hook}() is called with no arguments", required[0].name)
+
+
+_CHECKS: dict[Task, Callable[[dict[str, ParamSpec], Any, str], TaskSignature]] = {
+    Task.CHAT: _check_chat,
+    Task.EMBEDDINGS: _check_embeddings,
+    Task.SPEECH: _check_speech,
+    Task.TRANSCRIPTION: _check_transcription,
+    Task.IMAGE: _check_image,
+}

@@ -1,0 +1,99 @@
+"""What registration learns from a predictor's signature: its task and how to call it."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from modelport.parameters import Parameter
+
+
+class Task(StrEnum):
+    """The kinds of model modelport serves, each behind its OpenAI endpoint."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+    SPEECH = "speech"
+    TRANSCRIPTION = "transcription"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a predictor: its name, its type without `Annotated`, its default and marker."""
+
+    name: str
+    annotation: Any
+    default: Any = inspect.Parameter.empty
+    marker: object | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class ChatSignature:
+    messages: str
+    # The predictor yields plain text deltas instead of ChatCompletionChunk objects.
+    yields_text: bool = False
+
+
+@dataclass(frozen=True)
+class EmbeddingSignature:
+    texts: str
+    dims_param: str | None = None
+    dims: Parameter.EmbeddingDims | None = None
+
+
+@dataclass(frozen=True)
+class SpeechSignature:
+    text: str
+    voice_param: str
+    voices: tuple[str, ...]
+    sample_rate: int
+    speed_param: str | None = None
+    speed: Parameter.AudioSpeed | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptionSignature:
+    audio: str
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class ImageSignature:
+    prompt: str
+
+
+TaskSignature = ChatSignature | EmbeddingSignature | SpeechSignature | TranscriptionSignature | ImageSignature
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated predictor: the registry serves it under `name` and each of `aliases`."""
+
+    name: str
+    task: Task
+    target: Any
+    qualname: str
+    signature: TaskSignature
+    params: tuple[ParamSpec, ...]
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    # The call is a coroutine function or an async generator function.
+    is_async: bool = False
+    is_class: bool = False
+    owned_by: str = "modelport"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def optional_params(self) -> dict[str, ParamSpec]:
+        """Parameters with defaults: each may be set by the request field of the same name."""
+        return {p.name: p for p in self.params if not p.required}

@@ -1,0 +1,151 @@
+"""A served model: one loaded instance of a spec, called off the event loop or awaited.
+
+Every exception a predictor raises becomes a `PredictorError` naming the model, so one bad model cannot
+take the server down; a `ModelportError` it raises on purpose (say, an `InvalidRequestError` for an input
+it cannot handle) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from modelport.errors import ModelportError, PredictorError
+from modelport.predictor import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+_EXHAUSTED = object()
+
+
+class Predictor:
+    """Owns the callable behind a spec: creates a class instance and runs its load/unload hooks."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._callable: Callable[..., Any] | None = None if spec.is_class else spec.target
+        self._instance: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def loaded(self) -> bool:
+        return self._callable is not None
+
+    async def load(self) -> None:
+        """Create the instance of a model class and run its `load()`; functions need nothing."""
+        if self.loaded:
+            return
+        instance = await anyio.to_thread.run_sync(self.spec.target)
+        await _run_hook(instance, "load")
+        self._instance = instance
+        self._callable = instance
+
+    async def unload(self) -> None:
+        if self._instance is not None:
+            instance, self._instance, self._callable = self._instance, None, None
+            await _run_hook(instance, "unload")
+
+    def _function(self) -> Callable[..., Any]:
+        if self._callable is None:
+            raise PredictorError(f"The model `{self.name}` is not loaded.")
+        return self._callable
+
+    def _failure(self, exc: Exception) -> PredictorError:
+        logger.exception("model %s failed", self.name, exc_info=exc)
+        return PredictorError(f"The model `{self.name}` failed: {type(exc).__name__}: {exc}")
+
+    async def call(self, **kwargs: Any) -> Any:
+        """Call a one-shot predictor (embeddings, speech, transcription, image) and return its result."""
+        function = self._function()
+        try:
+            if self.spec.is_async:
+                return await function(**kwargs)
+            return await anyio.to_thread.run_sync(functools.partial(function, **kwargs))
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
+        """Iterate a streaming predictor (chat); the iterator is closed as soon as the consumer stops."""
+        function = self._function()
+        if self.spec.is_async:
+            async for item in self._stream_async(function, kwargs):
+                yield item
+        else:
+            async for item in self._stream_sync(function, kwargs):
+                yield item
+
+    async def _stream_async(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        try:
+            result = function(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            iterator = aiter(result)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            while True:
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                except ModelportError:
+                    raise
+                except Exception as exc:
+                    raise self._failure(exc) from exc
+                yield item
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
+
+    async def _stream_sync(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        def start() -> Iterator[Any]:
+            return iter(function(**kwargs))
+
+        try:
+            iterator = await anyio.to_thread.run_sync(start)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            while True:
+                try:
+                    # A cancelled consumer waits for the step in flight to end; then `finally` closes.
+                    item = await anyio.to_thread.run_sync(next, iterator, _EXHAUSTED)
+                except ModelportError:
+                    raise
+                except Exception as exc:
+                    raise self._failure(exc) from exc
+                if item is _EXHAUSTED:
+                    return
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(close)
+
+
+async def _run_hook(instance: Any, hook: str) -> None:
+    method = getattr(instance, hook, None)
+    if method is None:
+        return
+    if inspect.iscoroutinefunction(method):
+        await method()
+    else:
+        await anyio.to_thread.run_sync(method)

@@ -1,0 +1,47 @@
+"""The application factory: a FastAPI app serving a registry of models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from modelport import __version__
+from modelport.config import Settings
+from modelport.runtime import Registry
+from modelport.server.auth import check_api_key
+from modelport.server.errors import install_error_handlers
+from modelport.server.limits import BodyLimitMiddleware
+from modelport.server.routers import audio, chat, embeddings, health, models
+
+
+def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
+    """An app that loads the registry's models at start-up and unloads them at shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await registry.load_all()
+        try:
+            yield
+        finally:
+            await registry.unload_all()
+
+    app = FastAPI(
+        title="modelport",
+        version=__version__,
+        summary="Typed Python functions and offline built-in models, served through the OpenAI API.",
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.settings = settings
+    app.state.started = int(time.time())
+    install_error_handlers(app)
+    authenticated = [Depends(check_api_key)]
+    for router in (models.router, chat.router, embeddings.router, audio.router):
+        app.include_router(router, dependencies=authenticated)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    return app

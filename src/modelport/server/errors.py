@@ -1,0 +1,71 @@
+"""The one error path: every failure leaves the server as OpenAI's `{"error": {...}}` body."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelport.errors import InvalidRequestError, ModelportError, NotFoundError, PredictorError
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(error: ModelportError) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
+
+
+def validation_error(exc: RequestValidationError) -> InvalidRequestError:
+    """A 400 naming the first invalid field, as OpenAI reports one problem at a time."""
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequestError("The request is invalid.")
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return InvalidRequestError(
+            "We could not parse the JSON body of your request: it is not valid JSON.", code="invalid_json"
+        )
+    # Locations start with where the value came from ("body", "query", ...), then the field path.
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    # A tagged union adds the tag to the path ("messages.0.user.content"); it names no field.
+    param = ".".join(location) or None
+    message = first.get("msg", "Invalid value")
+    if first.get("type") == "missing":
+        message = f"Missing required parameter: '{param}'."
+    elif param:
+        message = f"Invalid value for '{param}': {message}."
+    return InvalidRequestError(
+        message, param=param, code="missing_required_parameter" if first.get("type") == "missing" else None
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelportError)
+    async def _modelport(_: Request, exc: ModelportError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            error: ModelportError = NotFoundError(
+                f"Unknown request URL: {request.method} {request.url.path}.", code="unknown_url"
+            )
+        else:
+            error = ModelportError(str(exc.detail))
+            error.status_code = exc.status_code
+            error.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=exc)
+        return error_response(
+            PredictorError("The server had an error while processing your request.", code=None)
+        )

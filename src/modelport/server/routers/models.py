@@ -1,0 +1,32 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from openai.types import Model
+
+from modelport.runtime import Registry
+from modelport.server.dependencies import get_registry
+
+router = APIRouter()
+
+
+def _model(request: Request, name: str, registry: Registry) -> Model:
+    predictor = registry.get(name)
+    return Model(id=name, object="model", created=request.app.state.started, owned_by=predictor.spec.owned_by)
+
+
+@router.get("/v1/models")
+async def list_models(
+    request: Request, registry: Annotated[Registry, Depends(get_registry)]
+) -> dict[str, Any]:
+    return {"object": "list", "data": [_model(request, name, registry) for name in registry.names()]}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(
+    model_id: str, request: Request, registry: Annotated[Registry, Depends(get_registry)]
+) -> Model:
+    return _model(request, model_id, registry)
