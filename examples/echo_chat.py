@@ -60,9 +60,7 @@ def echo(
         created=0,
         model="",
         choices=[],
-        usage=CompletionUsage(
-            prompt_tokens=prompt_words, completion_tokens=limit, total_tokens=prompt_words + limit
-        ),
+        usage=CompletionUsage(prompt_tokens=prompt_words, completion_tokens=limit, total_tokens=prompt_words + limit),
     )
 
 

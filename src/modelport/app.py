@@ -89,7 +89,7 @@ class App:
     ) -> ModelSpec:
         """Add a model; keyword arguments override what a `model` decorator said."""
         spec = spec_of(target)
-        if spec is None or name or task or aliases or description:
+        if spec is None or name or task or aliases or description is not None:
             spec = build_spec(
                 target,
                 name=name or (spec.name if spec else None),
@@ -100,6 +100,10 @@ class App:
         self._specs.append(spec)
         return spec
 
+    @overload
+    def model(self, target: F, /) -> F: ...
+
+    @overload
     def model(
         self,
         name: str | None = None,
@@ -107,8 +111,19 @@ class App:
         task: Task | str | None = None,
         aliases: Sequence[str] = (),
         description: str | None = None,
-    ) -> Callable[[T], T]:
-        """Like the `model` decorator, and adds the model to this app."""
+    ) -> Callable[[T], T]: ...
+
+    def model(
+        self,
+        name: Any = None,
+        *,
+        task: Task | str | None = None,
+        aliases: Sequence[str] = (),
+        description: str | None = None,
+    ) -> Any:
+        """Like the `model` decorator (bare or called), and adds the model to this app."""
+        if callable(name) and not isinstance(name, str):
+            return self.model()(name)
 
         def decorate(target: T) -> T:
             decorated = model(name, task=task, aliases=aliases, description=description)(target)

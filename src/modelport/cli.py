@@ -25,9 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve models over HTTP")
     serve.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
     serve.add_argument("--host", help=f"{fields['host'].description} (default {fields['host'].default})")
-    serve.add_argument(
-        "--port", type=int, help=f"{fields['port'].description} (default {fields['port'].default})"
-    )
+    serve.add_argument("--port", type=int, help=f"{fields['port'].description} (default {fields['port'].default})")
     serve.add_argument(
         "--api-key",
         dest="api_keys",
@@ -57,9 +55,7 @@ def _describe(spec: ModelSpec) -> str:
 
 def _registry(settings: Settings) -> Registry:
     if not settings.targets:
-        raise TargetError(
-            "nothing to serve: pass a TARGET (a Python file, a folder, `module` or `module:attr`)"
-        )
+        raise TargetError("nothing to serve: pass a TARGET (a Python file, a folder, `module` or `module:attr`)")
     return Registry(load_targets(settings.targets))
 
 

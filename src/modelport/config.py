@@ -25,7 +25,7 @@ DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
 class Settings(BaseSettings):
     """How `modelport serve` runs."""
 
-    model_config = SettingsConfigDict(env_prefix="MODELPORT_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="MODELPORT_", extra="forbid", use_attribute_docstrings=True)
 
     targets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """What to serve: Python files, folders of them, `module` or `module:attr`; comma-separated in the

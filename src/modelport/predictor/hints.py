@@ -75,9 +75,7 @@ def literal_strings(hint: Any) -> tuple[str, ...] | None:
 
 
 def is_float(hint: Any) -> bool:
-    return hint is float or (
-        get_origin(hint) in (Union, types.UnionType) and set(get_args(hint)) <= {int, float}
-    )
+    return hint is float or (get_origin(hint) in (Union, types.UnionType) and set(get_args(hint)) <= {int, float})
 
 
 def describe(hint: Any) -> str:

@@ -69,8 +69,9 @@ def build_spec(
 
 def _callable_of(target: Any, qualname: str) -> Callable[..., Any]:
     if inspect.isclass(target):
-        call = target.__dict__.get("__call__") or getattr(target, "__call__", None)  # noqa: B004
-        if call is None or call is type.__call__ or call is object.__call__:
+        # Look in the class and its bases only: `target.__call__` would find the metaclass's `type.__call__`.
+        call = next((klass.__dict__["__call__"] for klass in target.__mro__ if "__call__" in klass.__dict__), None)
+        if call is None:
             raise SignatureError(qualname, "a model class must define __call__")
         return typing.cast(Callable[..., Any], call)
     if not callable(target):
@@ -92,9 +93,7 @@ def _read_signature(
     params: dict[str, ParamSpec] = {}
     for param in items:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise SignatureError(
-                qualname, "*args and **kwargs are not supported; name every parameter", param.name
-            )
+            raise SignatureError(qualname, "*args and **kwargs are not supported; name every parameter", param.name)
         if param.kind is param.POSITIONAL_ONLY:
             raise SignatureError(qualname, "positional-only parameters are not supported", param.name)
         if param.name not in type_hints:
@@ -162,9 +161,7 @@ def _check_chat(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Ch
             qualname, "a chat function takes exactly one parameter typed list[Message] (the conversation)"
         )
     if not messages[0].required:
-        raise SignatureError(
-            qualname, "a chat function's messages parameter must be required", messages[0].name
-        )
+        raise SignatureError(qualname, "a chat function's messages parameter must be required", messages[0].name)
     _only_one_required(params, {messages[0].name}, qualname, "chat")
     base, _ = hints.split_annotated(returns)
     item = hints.iterator_item(base)
@@ -188,6 +185,19 @@ def _check_chat_sync_async(function: Callable[..., Any], returns: Any, qualname:
 
 
 def _check_embeddings(params: dict[str, ParamSpec], returns: Any, qualname: str) -> EmbeddingSignature:
+    dims_param = _find_marked(params, Parameter.EmbeddingDims, qualname, "Parameter.EmbeddingDims")
+    dims: Parameter.EmbeddingDims | None = None
+    if dims_param is not None:
+        dims = typing.cast(Parameter.EmbeddingDims, dims_param.marker)
+        if dims_param.annotation is not int:
+            raise SignatureError(qualname, "an EmbeddingDims parameter must be typed int", dims_param.name)
+        default = dims_param.default
+        if not isinstance(default, int) or not dims.min <= default <= dims.max:
+            raise SignatureError(
+                qualname,
+                f"an EmbeddingDims parameter needs an int default between {dims.min} and {dims.max}",
+                dims_param.name,
+            )
     required = [p for p in params.values() if p.required]
     if len(required) != 1:
         names = ", ".join(p.name for p in required) or "none"
@@ -202,19 +212,6 @@ def _check_embeddings(params: dict[str, ParamSpec], returns: Any, qualname: str)
             f"the texts parameter must be typed list[str], not {hints.describe(texts.annotation)}",
             texts.name,
         )
-    dims_param = _find_marked(params, Parameter.EmbeddingDims, qualname, "Parameter.EmbeddingDims")
-    dims: Parameter.EmbeddingDims | None = None
-    if dims_param is not None:
-        dims = typing.cast(Parameter.EmbeddingDims, dims_param.marker)
-        if dims_param.annotation is not int:
-            raise SignatureError(qualname, "an EmbeddingDims parameter must be typed int", dims_param.name)
-        default = dims_param.default
-        if not isinstance(default, int) or not dims.min <= default <= dims.max:
-            raise SignatureError(
-                qualname,
-                f"an EmbeddingDims parameter needs an int default between {dims.min} and {dims.max}",
-                dims_param.name,
-            )
     base, marker = hints.split_annotated(returns)
     if not isinstance(marker, Parameter.Embedding) or not hints.is_ndarray(base):
         raise SignatureError(
@@ -242,12 +239,6 @@ def _check_speech(params: dict[str, ParamSpec], returns: Any, qualname: str) -> 
         )
     if not voice.required:
         raise SignatureError(qualname, "a speech function's voice must be required (no default)", voice.name)
-    texts = [p for p in params.values() if p.required and p.name != voice.name]
-    if len(texts) != 1 or texts[0].annotation is not str:
-        raise SignatureError(
-            qualname,
-            "a speech function takes exactly one required str parameter, the text to speak, besides its voice",
-        )
     speed_param = _find_marked(params, Parameter.AudioSpeed, qualname, "Parameter.AudioSpeed")
     speed: Parameter.AudioSpeed | None = None
     if speed_param is not None:
@@ -256,15 +247,19 @@ def _check_speech(params: dict[str, ParamSpec], returns: Any, qualname: str) -> 
             raise SignatureError(qualname, "a speed parameter must be typed float", speed_param.name)
         default = speed_param.default
         if speed_param.required:
-            raise SignatureError(
-                qualname, "a speech function's speed needs a default (usually 1.0)", speed_param.name
-            )
+            raise SignatureError(qualname, "a speech function's speed needs a default (usually 1.0)", speed_param.name)
         if not isinstance(default, int | float) or not speed.min <= default <= speed.max:
             raise SignatureError(
                 qualname,
                 f"the speed's default must lie between {speed.min} and {speed.max}",
                 speed_param.name,
             )
+    texts = [p for p in params.values() if p.required and p.name != voice.name]
+    if len(texts) != 1 or texts[0].annotation is not str:
+        raise SignatureError(
+            qualname,
+            "a speech function takes exactly one required str parameter, the text to speak, besides its voice",
+        )
     base, marker = hints.split_annotated(returns)
     if not isinstance(marker, Parameter.Audio) or not hints.is_ndarray(base):
         raise SignatureError(

@@ -7,10 +7,11 @@ it cannot handle) passes through unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -78,14 +79,13 @@ class Predictor:
     async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
         """Iterate a streaming predictor (chat); the iterator is closed as soon as the consumer stops."""
         function = self._function()
-        if self.spec.is_async:
-            async for item in self._stream_async(function, kwargs):
-                yield item
-        else:
-            async for item in self._stream_sync(function, kwargs):
+        steps = self._stream_async(function, kwargs) if self.spec.is_async else self._stream_sync(function, kwargs)
+        # Close the inner generator now, not whenever the garbage collector finalizes it.
+        async with contextlib.aclosing(steps):
+            async for item in steps:
                 yield item
 
-    async def _stream_async(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+    async def _stream_async(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
         try:
             result = function(**kwargs)
             if inspect.isawaitable(result):
@@ -112,7 +112,7 @@ class Predictor:
                 with anyio.CancelScope(shield=True):
                     await close()
 
-    async def _stream_sync(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+    async def _stream_sync(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
         def start() -> Iterator[Any]:
             return iter(function(**kwargs))
 

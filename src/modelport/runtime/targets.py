@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -11,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from modelport.app import App, spec_of
+from modelport.errors import SignatureError
 from modelport.predictor import ModelSpec
 
 
@@ -77,15 +79,18 @@ def _module_specs(module: ModuleType, target: str) -> list[ModelSpec]:
     chosen = apps or [v for v in values if spec_of(v) is not None]
     specs = _unique([spec for value in chosen for spec in specs_from(value)])
     if not specs:
-        raise TargetError(
-            f"{target} defines no models: decorate a function with @modelport.model or define an App"
-        )
+        raise TargetError(f"{target} defines no models: decorate a function with @modelport.model or define an App")
     return specs
 
 
 def _import_file(path: Path) -> ModuleType:
     path = path.resolve()
-    module_name = f"modelport_target_{path.stem}"
+    # The path's hash keeps two files of the same name in different folders apart.
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    module_name = f"modelport_target_{path.stem}_{digest}"
+    existing = sys.modules.get(module_name)
+    if existing is not None and getattr(existing, "__file__", None) == str(path):
+        return existing
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise TargetError(f"cannot import {path}")
@@ -96,9 +101,12 @@ def _import_file(path: Path) -> ModuleType:
         sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except SignatureError:
         del sys.modules[module_name]
         raise
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise TargetError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     return module
 
 

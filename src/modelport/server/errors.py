@@ -28,10 +28,7 @@ def validation_error(exc: RequestValidationError) -> InvalidRequestError:
         return InvalidRequestError(
             "We could not parse the JSON body of your request: it is not valid JSON.", code="invalid_json"
         )
-    # Locations start with where the value came from ("body", "query", ...), then the field path.
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
-    # A tagged union adds the tag to the path ("messages.0.user.content"); it names no field.
-    param = ".".join(location) or None
+    param = _param(first.get("loc", ()))
     message = first.get("msg", "Invalid value")
     if first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
@@ -40,6 +37,33 @@ def validation_error(exc: RequestValidationError) -> InvalidRequestError:
     return InvalidRequestError(
         message, param=param, code="missing_required_parameter" if first.get("type") == "missing" else None
     )
+
+
+# Tagged unions add their tag to an error's location ("messages", 0, "user", "content"); it names no field.
+_UNION_TAGS = {
+    "messages": {"system", "developer", "user", "assistant", "tool", "function"},
+    "content": {"text", "image_url", "input_audio", "file", "refusal"},
+}
+
+# A plain union names the member that failed ("content", "str"); that names no field either.
+_UNION_MEMBERS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _param(location: tuple[int | str, ...] | list[int | str]) -> str | None:
+    """The field path in OpenAI's style, `messages[0].content`, without where the value came from."""
+    parts = [
+        p
+        for p in location
+        if isinstance(p, int)
+        or (p not in ("body", "query", "path", "header") and p not in _UNION_MEMBERS and "[" not in p)
+    ]
+    param = ""
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif not (i >= 2 and isinstance(parts[i - 1], int) and part in _UNION_TAGS.get(str(parts[i - 2]), ())):
+            param += f".{part}" if param else part
+    return param or None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -66,6 +90,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
-        return error_response(
-            PredictorError("The server had an error while processing your request.", code=None)
-        )
+        return error_response(PredictorError("The server had an error while processing your request.", code=None))

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import PydanticSchemaGenerationError, TypeAdapter, ValidationError
 
 from modelport.errors import InvalidRequestError
 from modelport.predictor import ModelSpec
@@ -17,9 +17,7 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
-def optional_arguments(
-    spec: ModelSpec, values: Mapping[str, Any], skip: Collection[str] = ()
-) -> dict[str, Any]:
+def optional_arguments(spec: ModelSpec, values: Mapping[str, Any], skip: Collection[str] = ()) -> dict[str, Any]:
     """The request's values for the predictor's optional parameters, checked against their types.
 
     A field the request leaves out, or sets to null, keeps the predictor's default.
@@ -33,7 +31,7 @@ def optional_arguments(
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
             raise InvalidRequestError(f"Invalid value for '{name}': {reason}.", param=name) from None
-        except TypeError:
+        except (TypeError, PydanticSchemaGenerationError):
             # An annotation pydantic cannot build a validator for: pass the value through unchecked.
             arguments[name] = values[name]
     return arguments

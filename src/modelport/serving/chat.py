@@ -47,9 +47,7 @@ def _text_chunk(text: str) -> ChatCompletionChunk:
         object="chat.completion.chunk",
         created=0,
         model="",
-        choices=[
-            chunk_types.Choice(index=0, delta=chunk_types.ChoiceDelta(content=text), finish_reason=None)
-        ],
+        choices=[chunk_types.Choice(index=0, delta=chunk_types.ChoiceDelta(content=text), finish_reason=None)],
     )
 
 
@@ -119,11 +117,7 @@ async def chat_chunks(
         for index in sorted(indexes - seen.finished):
             reason = "tool_calls" if index in seen.with_tool_calls else "stop"
             started = index in seen.started
-            delta = (
-                chunk_types.ChoiceDelta()
-                if started
-                else chunk_types.ChoiceDelta(role="assistant", content="")
-            )
+            delta = chunk_types.ChoiceDelta() if started else chunk_types.ChoiceDelta(role="assistant", content="")
             yield stamp(
                 ChatCompletionChunk(
                     id="",
@@ -136,9 +130,7 @@ async def chat_chunks(
     if with_usage:
         usage = reported or _estimate_usage(request, "".join(completion_text))
         yield stamp(
-            ChatCompletionChunk(
-                id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage
-            )
+            ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
         )
 
 

@@ -12,9 +12,7 @@ MAX_AUDIO_CHANNELS = 8
 
 
 def _broken(model: str, problem: str) -> PredictorError:
-    return PredictorError(
-        f"The model `{model}` broke its contract: {problem}.", code="invalid_predictor_output"
-    )
+    return PredictorError(f"The model `{model}` broke its contract: {problem}.", code="invalid_predictor_output")
 
 
 def _describe(value: Any) -> str:
@@ -26,17 +24,13 @@ def _describe(value: Any) -> str:
 def check_embeddings(model: str, value: Any, count: int, dimensions: int | None) -> np.ndarray:
     """A float32 (count, D) array with finite values; D equals `dimensions` when one was asked for."""
     if not isinstance(value, np.ndarray) or value.dtype != np.float32 or value.ndim != 2:
-        raise _broken(
-            model, f"an embedding function returns a float32 array of shape (N, D), not {_describe(value)}"
-        )
+        raise _broken(model, f"an embedding function returns a float32 array of shape (N, D), not {_describe(value)}")
     if value.shape[0] != count:
         raise _broken(model, f"it returned {value.shape[0]} vectors for {count} inputs")
     if value.shape[1] == 0:
         raise _broken(model, "it returned vectors of length 0")
     if dimensions is not None and value.shape[1] != dimensions:
-        raise _broken(
-            model, f"it returned vectors of length {value.shape[1]} when {dimensions} were asked for"
-        )
+        raise _broken(model, f"it returned vectors of length {value.shape[1]} when {dimensions} were asked for")
     if not np.isfinite(value).all():
         raise _broken(model, "it returned NaN or infinite values")
     return value
@@ -52,9 +46,7 @@ def check_audio(model: str, value: Any) -> np.ndarray:
     if value.shape[0] == 0:
         raise _broken(model, "it returned no samples")
     if value.ndim == 2 and not 1 <= value.shape[1] <= MAX_AUDIO_CHANNELS:
-        raise _broken(
-            model, f"it returned {value.shape[1]} channels; at most {MAX_AUDIO_CHANNELS} are supported"
-        )
+        raise _broken(model, f"it returned {value.shape[1]} channels; at most {MAX_AUDIO_CHANNELS} are supported")
     if not np.isfinite(value).all():
         raise _broken(model, "it returned NaN or infinite samples")
     return value

@@ -70,9 +70,7 @@ async def create_embeddings(predictor: Predictor, request: EmbeddingRequest) -> 
     )
     arguments.update(_dimensions(signature, request))
     arguments[signature.texts] = texts
-    vectors = check_embeddings(
-        predictor.name, await predictor.call(**arguments), len(texts), request.dimensions
-    )
+    vectors = check_embeddings(predictor.name, await predictor.call(**arguments), len(texts), request.dimensions)
     tokens = sum(estimate_tokens(text) for text in texts)
     return EmbeddingResponse(
         data=[

@@ -66,7 +66,5 @@ async def create_speech(predictor: Predictor, request: SpeechRequest) -> tuple[b
     arguments.update(_speed(signature, request))
     arguments[signature.text] = request.input
     samples = check_audio(predictor.name, await predictor.call(**arguments))
-    audio = await anyio.to_thread.run_sync(
-        encode_audio, samples, signature.sample_rate, request.response_format
-    )
+    audio = await anyio.to_thread.run_sync(encode_audio, samples, signature.sample_rate, request.response_format)
     return audio, MEDIA_TYPES[request.response_format]

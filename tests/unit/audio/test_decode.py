@@ -106,9 +106,7 @@ def test_wav_sample_formats(codec: str, sample_format: str) -> None:
     np.testing.assert_allclose(decoded[100:-100], _sine(DECODE_RATE)[100:-100], atol=0.01)
 
 
-@pytest.mark.parametrize(
-    ("container", "codec"), [("matroska", "flac"), ("ogg", "flac"), ("mp3", "libmp3lame")]
-)
+@pytest.mark.parametrize(("container", "codec"), [("matroska", "flac"), ("ogg", "flac"), ("mp3", "libmp3lame")])
 def test_other_containers(container: str, codec: str) -> None:
     _assert_is_the_sine(decode_audio(_write_with_pyav(container, codec, 44100), DECODE_RATE))
 
@@ -181,9 +179,7 @@ def _random_bytes() -> bytes:
         pytest.param(lambda: _truncated("opus", 30), "truncated", id="ogg-opushead-cut"),
         pytest.param(lambda: _truncated("mp3", 10), "invalid data", id="mp3-id3-only"),
         pytest.param(lambda: _truncated("aac", 5), "invalid data", id="adts-header-cut"),
-        pytest.param(
-            lambda: b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n", "no audio stream", id="subtitles-only"
-        ),
+        pytest.param(lambda: b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n", "no audio stream", id="subtitles-only"),
     ],
 )
 def test_not_audio(make_data: Callable[[], bytes], reason: str) -> None:

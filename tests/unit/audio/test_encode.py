@@ -159,9 +159,7 @@ def test_rate_is_kept_or_raised_to_a_supported_one(fmt: AudioFormat, rate: int, 
     assert _stream_info(encoded)[2] == expected
 
 
-@pytest.mark.parametrize(
-    ("rate", "expected"), [(8000, 24000), (16000, 24000), (24000, 24000), (44100, 48000)]
-)
+@pytest.mark.parametrize(("rate", "expected"), [(8000, 24000), (16000, 24000), (24000, 24000), (44100, 48000)])
 def test_opus_encodes_at_24_or_48khz(rate: int, expected: int) -> None:
     encoded = encode_audio(_sine(rate, seconds=0.25), rate, "opus")
     assert _opus_input_rate(encoded) == expected

@@ -19,9 +19,7 @@ def _model(request: Request, name: str, registry: Registry) -> Model:
 
 
 @router.get("/v1/models")
-async def list_models(
-    request: Request, registry: Annotated[Registry, Depends(get_registry)]
-) -> dict[str, Any]:
+async def list_models(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> dict[str, Any]:
     return {"object": "list", "data": [_model(request, name, registry) for name in registry.names()]}
 
 

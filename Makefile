@@ -1,0 +1,43 @@
+# The two commands: `make serve` and `make test`. Both create .venv in the project and install into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+TARGETS ?= examples/
+
+.PHONY: serve test install lint typecheck unit upgrade clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+## serve: set up, then serve the models (MODELPORT_HOST, MODELPORT_PORT, ... configure it)
+serve: $(INSTALLED)
+	$(BIN)/modelport serve $(TARGETS)
+
+## test: set up, then run ruff, mypy and the whole test suite
+test: lint typecheck unit
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+unit: $(INSTALLED)
+	$(BIN)/pytest
+
+upgrade: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'
+	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

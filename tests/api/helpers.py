@@ -1,0 +1,57 @@
+"""Assertions and wire parsing shared by the API tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+
+def assert_error(
+    response: httpx.Response, status: int, *, param: Any = ..., code: Any = ..., error_type: str | None = None
+) -> dict[str, Any]:
+    """Assert `response` is OpenAI's error body with `status`; return the inner `error` object.
+
+    `param` and `code` are checked when given (None included); `error_type` defaults to the one OpenAI uses
+    for the status class.
+    """
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    expected_type = error_type or ("server_error" if status >= 500 else "invalid_request_error")
+    assert error["type"] == expected_type, error
+    if param is not ...:
+        assert error["param"] == param, error
+    if code is not ...:
+        assert error["code"] == code, error
+    return error
+
+
+def sse_payloads(body: str) -> list[str]:
+    """The `data` payloads of an SSE body, asserting every event is exactly `data: <payload>\\n\\n`."""
+    assert body.endswith("\n\n"), body[-200:]
+    payloads = []
+    for event in body.split("\n\n")[:-1]:
+        assert event.startswith("data: "), event
+        assert "\n" not in event, event
+        payloads.append(event.removeprefix("data: "))
+    return payloads
+
+
+def sse_json(body: str) -> list[dict[str, Any]]:
+    """The JSON events of an SSE body that ends with `data: [DONE]`, in order, without the `[DONE]`."""
+    assert body.endswith("data: [DONE]\n\n"), body[-200:]
+    payloads = sse_payloads(body)
+    assert payloads.count("[DONE]") == 1
+    return [json.loads(payload) for payload in payloads[:-1]]
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    """A conversation of one user message."""
+    return [{"role": "user", "content": text}]
