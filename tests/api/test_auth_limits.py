@@ -15,7 +15,7 @@ from .helpers import assert_error, user
 CHAT = "/v1/chat/completions"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def keyed_client(locked_server: LiveServer) -> Iterator[OpenAI]:
     with OpenAI(base_url=locked_server.v1, api_key=API_KEY, max_retries=0, timeout=30) as openai_client:
         yield openai_client

@@ -157,14 +157,28 @@ def test_predictor_parameter_from_extra_body(client: OpenAI) -> None:
 
 def test_response_json_shape(http: httpx.Client) -> None:
     body = http.post("/v1/chat/completions", json={"model": "echo", "messages": user("hi")}).json()
+    assert set(body) >= {"id", "object", "created", "model", "choices", "usage"}
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"] == {
-        **body["choices"][0]["message"],
-        "role": "assistant",
-        "content": "hi",
-    }
-    assert body["choices"][0]["finish_reason"] == "stop"
-    assert set(body["usage"]) >= {"prompt_tokens", "completion_tokens", "total_tokens"}
+    choice = body["choices"][0]
+    assert choice["index"] == 0
+    assert choice["message"]["role"] == "assistant"
+    assert choice["message"]["content"] == "hi"
+    assert choice["finish_reason"] == "stop"
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+
+
+def test_empty_output(client: OpenAI) -> None:
+    # No user message: shout yields nothing, and the answer is still one complete, empty choice.
+    completion = client.chat.completions.create(model="shout", messages=[{"role": "system", "content": "quiet"}])
+    assert completion.choices[0].message.content == ""
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].finish_reason == "stop"
+    with client.chat.completions.create(
+        model="shout", messages=[{"role": "system", "content": "quiet"}], stream=True
+    ) as stream:
+        chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 
 import httpx
@@ -49,7 +50,9 @@ def test_list_input_keeps_order(client: OpenAI) -> None:
 
 def test_float_and_base64_agree(client: OpenAI) -> None:
     # The openai client asks for base64 unless told otherwise, and decodes it.
-    default = client.embeddings.create(model="hash-embed", input=TEXTS)
+    raw = client.embeddings.with_raw_response.create(model="hash-embed", input=TEXTS)
+    assert json.loads(raw.http_request.content)["encoding_format"] == "base64"
+    default = raw.parse()
     floats = client.embeddings.create(model="hash-embed", input=TEXTS, encoding_format="float")
     assert [item.index for item in floats.data] == [0, 1, 2]
     for a, b in zip(default.data, floats.data, strict=True):

@@ -22,7 +22,7 @@ def _next_event(lines: Iterator[str]) -> dict[str, object]:
         if line.startswith("data: "):
             event: dict[str, object] = json.loads(line.removeprefix("data: "))
             return event
-    raise AssertionError("the stream ended before its first event")
+    raise AssertionError("the stream ended before the next event")
 
 
 @pytest.mark.parametrize("model", ["slow-chat", "slow-async-chat"])

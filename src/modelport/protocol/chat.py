@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Wire(BaseModel):
@@ -161,11 +161,12 @@ class ChatCompletionRequest(_Wire):
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _check_stop(self) -> ChatCompletionRequest:
-        if isinstance(self.stop, list) and len(self.stop) > 4:
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
             raise ValueError("stop takes at most 4 sequences")
-        return self
+        return value
 
     def message_params(self) -> list[dict[str, Any]]:
         """The messages as plain dicts, shaped like the openai package's `ChatCompletionMessageParam`."""

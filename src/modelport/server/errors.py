@@ -31,7 +31,9 @@ def validation_error(exc: RequestValidationError) -> InvalidRequestError:
     param = _param(first.get("loc", ()))
     message = first.get("msg", "Invalid value")
     if first.get("type") == "missing":
-        message = f"Missing required parameter: '{param}'."
+        message = (
+            f"Missing required parameter: '{param}'." if param else "The request body is missing; send a JSON object."
+        )
     elif param:
         message = f"Invalid value for '{param}': {message}."
     return InvalidRequestError(

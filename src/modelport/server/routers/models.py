@@ -13,9 +13,11 @@ from modelport.server.dependencies import get_registry
 router = APIRouter()
 
 
-def _model(request: Request, name: str, registry: Registry) -> Model:
+def _model(request: Request, name: str, registry: Registry) -> dict[str, Any]:
     predictor = registry.get(name)
-    return Model(id=name, object="model", created=request.app.state.started, owned_by=predictor.spec.owned_by)
+    model = Model(id=name, object="model", created=request.app.state.started, owned_by=predictor.spec.owned_by)
+    # Only OpenAI's four fields: the package's type also has an optional field the API leaves out.
+    return model.model_dump(exclude_none=True)
 
 
 @router.get("/v1/models")
@@ -23,8 +25,8 @@ async def list_models(request: Request, registry: Annotated[Registry, Depends(ge
     return {"object": "list", "data": [_model(request, name, registry) for name in registry.names()]}
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", response_model=Model, response_model_exclude_none=True)
 async def retrieve_model(
     model_id: str, request: Request, registry: Annotated[Registry, Depends(get_registry)]
-) -> Model:
+) -> dict[str, Any]:
     return _model(request, model_id, registry)
