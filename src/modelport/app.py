@@ -57,7 +57,8 @@ def model(
 def spec_of(target: Any) -> ModelSpec | None:
     """The spec the `model` decorator attached to `target`, if any."""
     spec = getattr(target, SPEC_ATTRIBUTE, None)
-    return spec if isinstance(spec, ModelSpec) else None
+    # An instance of a decorated class carries its class's spec, which describes the class, not it.
+    return spec if isinstance(spec, ModelSpec) and spec.target is target else None
 
 
 class App:

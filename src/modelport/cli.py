@@ -54,9 +54,17 @@ def _describe(spec: ModelSpec) -> str:
 
 
 def _registry(settings: Settings) -> Registry:
-    if not settings.targets:
-        raise TargetError("nothing to serve: pass a TARGET (a Python file, a folder, `module` or `module:attr`)")
-    return Registry(load_targets(settings.targets))
+    if settings.targets:
+        return Registry(load_targets(settings.targets))
+    from modelport.builtin import builtin_specs
+
+    specs = builtin_specs(settings)
+    if not specs:
+        raise TargetError(
+            "nothing to serve: no built-in model is installed; pass a TARGET "
+            "(a Python file, a folder, `module` or `module:attr`)"
+        )
+    return Registry(specs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

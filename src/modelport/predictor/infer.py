@@ -38,16 +38,21 @@ def build_spec(
 ) -> ModelSpec:
     """Validate `target` (a function, or a class with `__call__`) and describe how to serve it."""
     is_class = inspect.isclass(target)
-    qualname = getattr(target, "__qualname__", repr(target))
-    function = _callable_of(target, qualname)
-    params, returns = _read_signature(function, qualname, skip_self=is_class)
+    # An object with `__call__` (say, a configured model class's instance) is served as it is.
+    is_instance = not is_class and callable(target) and not inspect.isroutine(target)
+    owner = type(target) if is_instance else target
+    qualname = getattr(owner, "__qualname__", repr(target))
+    function = _callable_of(owner, qualname)
+    params, returns = _read_signature(function, qualname, skip_self=is_class or is_instance)
     chosen = _infer_task(params, returns, qualname) if task is None else _parse_task(task, qualname)
     signature = _CHECKS[chosen](params, returns, qualname)
     is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
     if chosen is Task.CHAT:
         _check_chat_sync_async(function, returns, qualname)
     if is_class:
-        _check_lifecycle(target, qualname)
+        _check_init(target, qualname)
+    if is_class or is_instance:
+        _check_lifecycle(owner, qualname)
     if description is None:
         description = (inspect.getdoc(target) or "").split("\n\n")[0].replace("\n", " ")
     model_name = name or getattr(target, "__name__", "")
@@ -64,6 +69,7 @@ def build_spec(
         aliases=tuple(aliases),
         is_async=is_async,
         is_class=is_class,
+        is_instance=is_instance,
     )
 
 
@@ -310,14 +316,21 @@ def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> I
     return ImageSignature(prompt=prompts[0].name)
 
 
-def _check_lifecycle(cls: type, qualname: str) -> None:
-    required_init = [
+def _check_init(cls: type, qualname: str) -> None:
+    required = [
         p
         for p in inspect.signature(cls).parameters.values()
         if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
-    if required_init:
-        raise SignatureError(qualname, "a model class is created with no arguments", required_init[0].name)
+    if required:
+        raise SignatureError(
+            qualname,
+            "a model class is created with no arguments; serve a configured instance instead",
+            required[0].name,
+        )
+
+
+def _check_lifecycle(cls: type, qualname: str) -> None:
     for hook in ("load", "unload"):
         method = getattr(cls, hook, None)
         if method is None:

@@ -87,6 +87,8 @@ class ModelSpec:
     # The call is a coroutine function or an async generator function.
     is_async: bool = False
     is_class: bool = False
+    # The target is an object with `__call__`, served as it is, with its load/unload hooks.
+    is_instance: bool = False
     owned_by: str = "modelport"
     extra: dict[str, Any] = field(default_factory=dict)
 

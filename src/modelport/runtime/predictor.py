@@ -30,7 +30,8 @@ class Predictor:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
-        self._callable: Callable[..., Any] | None = None if spec.is_class else spec.target
+        has_lifecycle = spec.is_class or spec.is_instance
+        self._callable: Callable[..., Any] | None = None if has_lifecycle else spec.target
         self._instance: Any = None
 
     @property
@@ -42,10 +43,13 @@ class Predictor:
         return self._callable is not None
 
     async def load(self) -> None:
-        """Create the instance of a model class and run its `load()`; functions need nothing."""
+        """Create the instance of a model class, run its `load()`; functions need nothing."""
         if self.loaded:
             return
-        instance = await anyio.to_thread.run_sync(self.spec.target)
+        if self.spec.is_instance:
+            instance = self.spec.target
+        else:
+            instance = await anyio.to_thread.run_sync(self.spec.target)
         await _run_hook(instance, "load")
         self._instance = instance
         self._callable = instance

@@ -613,6 +613,30 @@ def test_class_with_async_call_and_hooks() -> None:
     assert spec.is_async
 
 
+def test_configured_instance_is_served_as_it_is() -> None:
+    class Embedder:
+        """Embeds texts at a scale."""
+
+        def __init__(self, scale: float) -> None:
+            self.scale = scale
+
+        def load(self) -> None: ...
+
+        def __call__(self, texts: list[str]) -> Embedding:
+            return np.full((len(texts), 4), self.scale, dtype=np.float32)
+
+    instance = Embedder(2.0)
+    spec = build_spec(instance, name="scaled")
+    assert (spec.task, spec.name, spec.target) == (Task.EMBEDDINGS, "scaled", instance)
+    assert spec.is_instance
+    assert not spec.is_class
+    assert spec.qualname == Embedder.__qualname__
+    assert spec.description == "Embeds texts at a scale."
+    assert [p.name for p in spec.params] == ["texts"]
+    with pytest.raises(SignatureError, match="the model needs a name"):
+        build_spec(instance)
+
+
 def test_class_inherits_call() -> None:
     class Base:
         def __call__(self, prompt: str) -> Image:

@@ -297,6 +297,32 @@ async def test_class_model_lifecycle() -> None:
     assert events == ["init", "load", "unload"]
 
 
+async def test_instance_model_lifecycle() -> None:
+    events: list[str] = []
+
+    class Embedder:
+        def __init__(self, scale: float) -> None:
+            self.scale = scale
+
+        def load(self) -> None:
+            events.append("load")
+
+        def unload(self) -> None:
+            events.append("unload")
+
+        def __call__(self, texts: list[str]) -> Embedding:
+            return np.full((len(texts), 2), self.scale, dtype=np.float32)
+
+    p = Predictor(build_spec(Embedder(5.0), name="scaled"))
+    assert not p.loaded
+    await p.load()
+    assert events == ["load"]
+    assert (await p.call(texts=["a"])).tolist() == [[5.0, 5.0]]
+    await p.unload()
+    assert events == ["load", "unload"]
+    assert not p.loaded
+
+
 async def test_class_model_with_async_hooks_and_call() -> None:
     events: list[str] = []
 

