@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     log_level: str = "info"
     """Log level of the server: critical, error, warning, info or debug."""
 
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "modelport")
+    """Folder for files made from installed packages, such as model weights joined from their parts."""
+
+    queue_size: int = Field(default=64, ge=1)
+    """Requests a model holds waiting for a free slot; one more is answered with 429 and Retry-After."""
+
+    chat_model: str | None = None
+    """A local GGUF file to serve as the chat model instead of the built-in one."""
+
+    chat_model_name: str | None = None
+    """The name the chat model is served under (default: the built-in model's name, or the file's stem)."""
+
+    chat_parallel: int = Field(default=8, ge=1, le=64)
+    """Chat sequences decoded together in one batch (continuous batching)."""
+
+    chat_context: int = Field(default=4096, ge=256)
+    """Context length of each chat sequence, prompt and completion together, in tokens."""
+
     @field_validator("targets", "api_keys", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

@@ -1,0 +1,294 @@
+"""The built-in chat predictor: OpenAI chat requests on a `LlamaEngine`, tools and JSON included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionChunk, ChatCompletionTokenLogprob
+from openai.types.chat import chat_completion_chunk as chunk_types
+from openai.types.chat.chat_completion_token_logprob import TopLogprob
+
+from modelport import Message, Parameter
+from modelport.builtin.llama import tools as tooling
+from modelport.builtin.llama.engine import Event, LlamaEngine
+from modelport.builtin.llama.prompt import ChatTemplate
+from modelport.builtin.llama.sampling import SamplingParams
+from modelport.errors import InvalidRequestError
+
+
+def _chunk(
+    index: int, delta: chunk_types.ChoiceDelta, finish_reason: Any = None, logprobs: Any = None
+) -> ChatCompletionChunk:
+    return ChatCompletionChunk(
+        id="",
+        object="chat.completion.chunk",
+        created=0,
+        model="",
+        choices=[chunk_types.Choice(index=index, delta=delta, finish_reason=finish_reason, logprobs=logprobs)],
+    )
+
+
+def _logprobs(event: Event) -> chunk_types.ChoiceLogprobs | None:
+    if not event.logprobs:
+        return None
+    return chunk_types.ChoiceLogprobs(
+        content=[
+            ChatCompletionTokenLogprob(
+                token=item.token,
+                bytes=item.bytes,
+                logprob=item.logprob,
+                top_logprobs=[TopLogprob(token=t, bytes=b, logprob=lp) for t, b, lp in item.top],
+            )
+            for item in event.logprobs
+        ]
+    )
+
+
+class LlamaChat:
+    """A GGUF chat model on llama.cpp with continuous batching; created unloaded, loaded by the server."""
+
+    def __init__(
+        self,
+        model_path: Callable[[], Path],
+        *,
+        n_parallel: int = 8,
+        n_ctx_per_sequence: int = 4096,
+        max_queue: int = 64,
+    ) -> None:
+        self._model_path = model_path
+        self._options = {"n_parallel": n_parallel, "n_ctx_per_sequence": n_ctx_per_sequence, "max_queue": max_queue}
+        self.engine: LlamaEngine | None = None
+        self._template: ChatTemplate | None = None
+
+    def load(self) -> None:
+        engine = LlamaEngine(str(self._model_path()), **self._options)
+        engine.start()
+        metadata = engine.metadata()
+        template = metadata.get("tokenizer.chat_template")
+        if not template:
+            engine.stop()
+            raise RuntimeError(f"{engine.model_path} has no chat template in its metadata")
+        vocab = engine.model
+        self._bos = vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else ""
+        self._template = ChatTemplate(template, bos_token=self._bos, eos_token=vocab.token_get_text(vocab.token_eos()))
+        self.engine = engine
+
+    def unload(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine = None
+
+    def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+        assert self.engine is not None
+        assert self._template is not None
+        text = self._template.render(messages, tools)
+        add_bos = self.engine.model.add_bos_token() and not (self._bos and text.startswith(self._bos))
+        return self.engine.tokenize(text, special=True, add_bos=add_bos)
+
+    async def __call__(
+        self,
+        messages: list[Message],
+        max_tokens: Annotated[int | None, Parameter.Generic(description="most tokens to generate")] = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        n: int | None = None,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: dict[str, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """Chat with the model: streaming, sampling, stop, seed, n, logprobs, tools and JSON output."""
+        assert self.engine is not None
+        functions = tooling.function_tools(tools)
+        mode, names = tooling.chosen_tools(functions, tool_choice)
+        grammar = self._grammar(response_format, functions, names, mode, parallel_tool_calls)
+        offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
+        # At run time the messages are plain dicts; the TypedDict union is only their static type.
+        prompt = self._prompt([dict(m) for m in messages], offered)
+        params = SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if temperature is None else temperature,
+            top_p=1.0 if top_p is None else top_p,
+            seed=seed,
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            presence_penalty=presence_penalty or 0.0,
+            frequency_penalty=frequency_penalty or 0.0,
+            logit_bias=self._logit_bias(logit_bias),
+            logprobs=(top_logprobs or 0) if logprobs else None,
+            grammar=grammar,
+        )
+        count = n or 1
+        generations = [self.engine.submit(prompt, params) for _ in range(count)]
+        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None] = asyncio.Queue()
+        tasks = [
+            asyncio.create_task(self._choice(index, generation.events(), mode, names, queue))
+            for index, generation in enumerate(generations)
+        ]
+        usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
+        try:
+            remaining = count
+            while remaining:
+                item = await queue.get()
+                if item is None:
+                    remaining -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if item.usage is not None:
+                    usage.completion_tokens += item.usage.completion_tokens
+                    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+                    continue
+                yield item
+        finally:
+            for generation in generations:
+                generation.cancel()
+            for task in tasks:
+                task.cancel()
+        yield ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
+
+    async def _choice(
+        self,
+        index: int,
+        events: AsyncIterator[Event],
+        mode: str,
+        names: list[str],
+        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None],
+    ) -> None:
+        try:
+            held = ""
+            deciding = mode != "none"
+            async for event in events:
+                text = event.text
+                if deciding:
+                    held, text = held + text, ""
+                    if event.finish_reason is None:
+                        if mode == "required" or tooling.could_be_tool_call(held):
+                            continue
+                        # Not a tool call after all: stream from here on.
+                        deciding, held, text = False, "", held
+                if event.finish_reason is not None:
+                    self._finish(index, event, held if deciding else None, text, names, queue)
+                    break
+                if text or event.logprobs:
+                    queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
+        except BaseException as exc:
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(None)
+
+    def _finish(
+        self,
+        index: int,
+        event: Event,
+        held: str | None,
+        text: str,
+        names: list[str],
+        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None],
+    ) -> None:
+        reason = event.finish_reason
+        if held is not None:
+            calls = tooling.parse_tool_calls(held, names)
+            if calls:
+                for position, call in enumerate(calls):
+                    queue.put_nowait(
+                        _chunk(
+                            index,
+                            chunk_types.ChoiceDelta(
+                                role="assistant" if position == 0 else None,
+                                tool_calls=[
+                                    chunk_types.ChoiceDeltaToolCall(
+                                        index=position,
+                                        id=call.id,
+                                        type="function",
+                                        function=chunk_types.ChoiceDeltaToolCallFunction(name=call.name, arguments=""),
+                                    )
+                                ],
+                            ),
+                        )
+                    )
+                    queue.put_nowait(
+                        _chunk(
+                            index,
+                            chunk_types.ChoiceDelta(
+                                tool_calls=[
+                                    chunk_types.ChoiceDeltaToolCall(
+                                        index=position,
+                                        function=chunk_types.ChoiceDeltaToolCallFunction(arguments=call.arguments),
+                                    )
+                                ],
+                            ),
+                        )
+                    )
+                reason = "tool_calls" if reason == "stop" else reason
+                queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
+                queue.put_nowait(self._usage_chunk(event))
+                return
+            text = held
+        if text or event.logprobs:
+            queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
+        queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
+        queue.put_nowait(self._usage_chunk(event))
+
+    @staticmethod
+    def _usage_chunk(event: Event) -> ChatCompletionChunk:
+        usage = CompletionUsage(
+            prompt_tokens=event.prompt_tokens,
+            completion_tokens=event.completion_tokens,
+            total_tokens=event.prompt_tokens + event.completion_tokens,
+        )
+        return ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
+
+    def _grammar(
+        self,
+        response_format: dict[str, Any] | None,
+        functions: list[dict[str, Any]],
+        names: list[str],
+        mode: str,
+        parallel_tool_calls: bool | None,
+    ) -> str | None:
+        if mode == "required":
+            return tooling.tool_call_grammar(functions, names, parallel=parallel_tool_calls is not False)
+        kind = (response_format or {}).get("type", "text")
+        if kind == "text":
+            return None
+        if kind == "json_object":
+            return tooling.schema_grammar({"type": "object"})
+        if kind == "json_schema":
+            schema = ((response_format or {}).get("json_schema") or {}).get("schema")
+            if not isinstance(schema, dict):
+                raise InvalidRequestError(
+                    "response_format json_schema needs a 'schema' object.", param="response_format"
+                )
+            return tooling.schema_grammar(schema)
+        raise InvalidRequestError(
+            f"response_format type must be 'text', 'json_object' or 'json_schema', not {kind!r}.",
+            param="response_format",
+        )
+
+    def _logit_bias(self, logit_bias: dict[str, float] | None) -> dict[int, float]:
+        bias = {}
+        for key, value in (logit_bias or {}).items():
+            try:
+                token = int(key)
+            except ValueError:
+                raise InvalidRequestError(
+                    f"logit_bias keys are token ids; {key!r} is not.", param="logit_bias"
+                ) from None
+            assert self.engine is not None
+            if not 0 <= token < self.engine.n_vocab:
+                raise InvalidRequestError(
+                    f"logit_bias names token {token}, outside the vocabulary.", param="logit_bias"
+                )
+            bias[token] = max(-100.0, min(100.0, value))
+        return bias

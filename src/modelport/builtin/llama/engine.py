@@ -1,0 +1,366 @@
+"""Continuous batching on llama.cpp: one scheduler thread owns the model and decodes every active
+sequence in one batch per step.
+
+A request is a prompt (token ids) and its sampling parameters. The scheduler gives it a slot (a llama.cpp
+sequence id), reusing the slot whose cached tokens share the longest prefix with the prompt, feeds the
+rest of the prompt in chunks beside the other slots' single decode tokens, samples each slot's next token
+with its own sampler chain, and sends text events to the request's asyncio queue. A request that is
+cancelled (its client went away) leaves its slot at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import collections
+import ctypes
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import llama_cpp
+import numpy as np
+from llama_cpp import _internals as internals
+
+from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, token_logprobs
+from modelport.errors import InvalidRequestError, RateLimitError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    bytes: list[int]
+    logprob: float
+    top: list[tuple[str, list[int], float]]
+
+
+@dataclass(frozen=True)
+class Event:
+    """New text for one request; the last event of a request carries its finish reason."""
+
+    text: str
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Generation:
+    """A submitted request: iterate it for events; `cancel()` frees its slot at the next step."""
+
+    def __init__(self, prompt: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
+        self.prompt = prompt
+        self.params = params
+        self._loop = loop
+        self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def put(self, item: Event | BaseException) -> None:
+        """Called from the scheduler thread."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    async def events(self) -> AsyncIterator[Event]:
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            self.cancel()
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    generation: Generation | None = None
+    sampler: internals.LlamaSampler | None = None
+    decoder: codecs.IncrementalDecoder | None = None
+    stops: StopMatcher | None = None
+    completion_tokens: int = 0
+    last_used: int = 0
+
+
+class LlamaEngine:
+    """Owns a llama.cpp model and context; `submit` is safe to call from the event loop."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        n_parallel: int = 8,
+        n_ctx_per_sequence: int = 4096,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        max_queue: int = 64,
+    ) -> None:
+        self.model_path = model_path
+        self.n_parallel = n_parallel
+        self.n_ctx_per_sequence = n_ctx_per_sequence
+        self.n_batch = n_batch
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.max_queue = max_queue
+        self._waiting: collections.deque[Generation] = collections.deque()
+        self._lock = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._step = 0
+
+    # Lifecycle
+
+    def start(self) -> None:
+        # llama.cpp logs every load detail to stderr through this logger unless it is told otherwise.
+        logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+        llama_cpp.llama_backend_init()
+        model_params = llama_cpp.llama_model_default_params()
+        self.model = internals.LlamaModel(path_model=self.model_path, params=model_params, verbose=False)
+        context_params = llama_cpp.llama_context_default_params()
+        context_params.n_ctx = self.n_ctx_per_sequence * self.n_parallel
+        context_params.n_batch = self.n_batch
+        context_params.n_ubatch = self.n_batch
+        context_params.n_seq_max = self.n_parallel
+        context_params.n_threads = self.n_threads
+        context_params.n_threads_batch = self.n_threads
+        # Each sequence gets its own share of the cache, so one long conversation cannot starve the others.
+        context_params.kv_unified = False
+        self.context = internals.LlamaContext(model=self.model, params=context_params, verbose=False)
+        self.memory = llama_cpp.llama_get_memory(self.context.ctx)
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.n_vocab = self.model.n_vocab()
+        self._slots = [_Slot(seq_id=i) for i in range(self.n_parallel)]
+        self._warm_up()
+        self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        llama_cpp.llama_batch_free(self.batch)
+        self.context.close()
+        self.model.close()
+
+    def _warm_up(self) -> None:
+        # The first decodes are several times slower than the rest; pay for them before serving.
+        tokens = self.tokenize("Hello, warm-up.", special=False)
+        for _ in range(2):
+            self._fill_batch([(0, tokens, 0, True)])
+            llama_cpp.llama_decode(self.context.ctx, self.batch)
+            llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
+
+    # Text
+
+    def tokenize(self, text: str, *, special: bool = True, add_bos: bool | None = None) -> list[int]:
+        if add_bos is None:
+            add_bos = self.model.add_bos_token()
+        tokens: list[int] = self.model.tokenize(text.encode(), add_bos, special)
+        return tokens
+
+    def piece(self, token: int) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        size = llama_cpp.llama_token_to_piece(self.model.vocab, token, buffer, len(buffer), 0, False)
+        if size < 0:
+            buffer = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(self.model.vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[:size]
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self.model.metadata())
+
+    # Submission
+
+    def submit(self, prompt: list[int], params: SamplingParams) -> Generation:
+        """Queue a request; 400 when the prompt does not fit a sequence, 429 when the queue is full."""
+        limit = self.n_ctx_per_sequence
+        if len(prompt) >= limit:
+            raise InvalidRequestError(
+                f"This model's maximum context length is {limit} tokens, but the prompt has {len(prompt)} tokens.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        if params.max_tokens is not None and len(prompt) + params.max_tokens > limit:
+            raise InvalidRequestError(
+                f"This model's maximum context length is {limit} tokens: the prompt has {len(prompt)} tokens "
+                f"and max_tokens asks for {params.max_tokens} more.",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        generation = Generation(prompt, params, asyncio.get_running_loop())
+        with self._lock:
+            if len(self._waiting) >= self.max_queue:
+                raise RateLimitError(
+                    "The model is busy: its queue is full. Retry in a moment.", headers={"Retry-After": "1"}
+                )
+            self._waiting.append(generation)
+            self._lock.notify()
+        return generation
+
+    # The scheduler
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopping and not self._waiting and not self._active():
+                    self._lock.wait()
+                if self._stopping:
+                    break
+                self._admit()
+            try:
+                self._iterate()
+            except Exception as exc:  # the thread must survive any one step's failure
+                logger.exception("llama scheduler step failed")
+                for slot in self._active():
+                    self._release(slot, error=exc)
+        for slot in self._active():
+            self._release(slot, error=RuntimeError("the model is shutting down"))
+
+    def _active(self) -> list[_Slot]:
+        return [slot for slot in self._slots if slot.generation is not None]
+
+    def _admit(self) -> None:
+        while self._waiting:
+            free = [slot for slot in self._slots if slot.generation is None]
+            if not free:
+                return
+            generation = self._waiting.popleft()
+            if generation.cancelled.is_set():
+                continue
+            prompt = generation.prompt
+            slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
+            # Keep the shared prefix in the cache; at least one prompt token must be decoded for logits.
+            keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
+            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+            slot.cached = prompt[:keep]
+            slot.pending = prompt[keep:]
+            slot.generation = generation
+            slot.sampler = build_sampler(self.model, generation.params)
+            slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            slot.stops = StopMatcher(generation.params.stop)
+            slot.completion_tokens = 0
+
+    def _iterate(self) -> None:
+        self._step += 1
+        entries: list[tuple[int, list[int], int, bool]] = []
+        budget = self.n_batch
+        sampling: list[tuple[_Slot, int]] = []
+        # Slots that are decoding take one token each first; prompts fill the rest of the batch.
+        for slot in sorted(self._active(), key=lambda s: len(s.pending)):
+            assert slot.generation is not None
+            if slot.generation.cancelled.is_set():
+                self._release(slot)
+                continue
+            if budget == 0:
+                break
+            feed = slot.pending[:budget]
+            done = len(feed) == len(slot.pending)
+            entries.append((slot.seq_id, feed, len(slot.cached), done))
+            budget -= len(feed)
+            if done:
+                sampling.append((slot, sum(len(e[1]) for e in entries) - 1))
+        if not entries:
+            return
+        self._fill_batch(entries)
+        status = llama_cpp.llama_decode(self.context.ctx, self.batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status}")
+        for seq_id, feed, _, _ in entries:
+            slot = self._slots[seq_id]
+            slot.cached.extend(feed)
+            slot.pending = slot.pending[len(feed) :]
+        for slot, index in sampling:
+            self._sample(slot, index)
+
+    def _fill_batch(self, entries: list[tuple[int, list[int], int, bool]]) -> None:
+        batch = self.batch
+        n = 0
+        for seq_id, tokens, start, wants_logits in entries:
+            for offset, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = start + offset
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq_id
+                batch.logits[n] = wants_logits and offset == len(tokens) - 1
+                n += 1
+        batch.n_tokens = n
+
+    def _sample(self, slot: _Slot, index: int) -> None:
+        generation, sampler, decoder, stops = slot.generation, slot.sampler, slot.decoder, slot.stops
+        assert generation is not None
+        assert sampler is not None
+        assert decoder is not None
+        assert stops is not None
+        params = generation.params
+        logits = None
+        if params.logprobs is not None:
+            pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
+            logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
+        token = llama_cpp.llama_sampler_sample(sampler.sampler, self.context.ctx, index)
+        slot.completion_tokens += 1
+        slot.last_used = self._step
+        if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):
+            self._finish(slot, stops.flush() + decoder.decode(b"", final=True), "stop")
+            return
+        raw = self.piece(token)
+        text, stopped = stops.feed(decoder.decode(raw))
+        details = []
+        if logits is not None and params.logprobs is not None:
+            chosen, top = token_logprobs(logits, token, params.logprobs)
+            alternatives = [(self._text(t), list(self.piece(t)), lp) for t, lp in top]
+            details.append(TokenLogprob(self._text(token), list(raw), chosen, alternatives))
+        if stopped:
+            self._finish(slot, text, "stop", details)
+            return
+        room = self.n_ctx_per_sequence - len(slot.cached) - 1
+        if (params.max_tokens is not None and slot.completion_tokens >= params.max_tokens) or room <= 0:
+            self._finish(slot, text + stops.flush(), "length", details)
+            return
+        slot.pending = [token]
+        if text or details:
+            generation.put(Event(text, details))
+
+    def _text(self, token: int) -> str:
+        return self.piece(token).decode("utf-8", errors="replace")
+
+    def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
+        generation = slot.generation
+        assert generation is not None
+        generation.put(
+            Event(
+                text,
+                details or [],
+                finish_reason=reason,
+                prompt_tokens=len(generation.prompt),
+                completion_tokens=slot.completion_tokens,
+            )
+        )
+        self._release(slot)
+
+    def _release(self, slot: _Slot, error: BaseException | None = None) -> None:
+        if error is not None and slot.generation is not None:
+            slot.generation.put(error)
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.generation = slot.sampler = slot.decoder = slot.stops = None
+        slot.pending = []
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
