@@ -2,68 +2,31 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from openai import AsyncOpenAI, OpenAI
 
+import live_server
+from live_server import LiveServer
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
-from modelport.server import create_app
 
 from . import faulty_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "secret"
 SMALL_BODY_LIMIT = 64 * 1024
-STARTUP_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    """Where a running test server listens."""
-
-    url: str
-
-    @property
-    def v1(self) -> str:
-        return f"{self.url}/v1"
 
 
 @contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
-    """Run the app for `settings` with uvicorn in a background thread, on a port the OS picks."""
-    # Each server gets its own registry: predictors (and their loaded state) are not shared.
-    registry = Registry(load_targets([str(EXAMPLES), faulty_models.__name__]))
-    app = create_app(registry, settings)
-    # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and without it every
-    # response waits ~40 ms for a delayed ACK between its headers and its body.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        yield LiveServer(f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT)
-        sock.close()
+    """A live server for `settings`, with its own registry: predictors and their state are not shared."""
+    with live_server.serve(Registry(load_targets([str(EXAMPLES), faulty_models.__name__])), settings) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

@@ -73,11 +73,10 @@ def test_models_reports_a_broken_signature(environment: dict[str, str], tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_serve_without_a_target(environment: dict[str, str]) -> None:
-    result = modelport("serve", env=environment)
-    assert result.returncode == 2
-    assert "modelport: error: nothing to serve" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_no_target_means_the_built_in_models(environment: dict[str, str]) -> None:
+    result = modelport("models", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert "qwen2.5-coder-0.5b-instruct\tchat" in result.stdout
 
 
 def test_serve_help_describes_every_option(environment: dict[str, str]) -> None:

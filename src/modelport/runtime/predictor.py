@@ -59,6 +59,11 @@ class Predictor:
             instance, self._instance, self._callable = self._instance, None, None
             await _run_hook(instance, "unload")
 
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """An optional method of the loaded model object, such as `complete`; None for plain functions."""
+        method = getattr(self._instance, name, None) if self._instance is not None else None
+        return method if callable(method) else None
+
     def _function(self) -> Callable[..., Any]:
         if self._callable is None:
             raise PredictorError(f"The model `{self.name}` is not loaded.")

@@ -14,7 +14,7 @@ from modelport.runtime import Registry
 from modelport.server.auth import check_api_key
 from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
-from modelport.server.routers import audio, chat, embeddings, health, models
+from modelport.server.routers import audio, chat, completions, embeddings, health, models
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
@@ -40,7 +40,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]
-    for router in (models.router, chat.router, embeddings.router, audio.router):
+    for router in (models.router, chat.router, completions.router, embeddings.router, audio.router):
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from openai.types import CompletionUsage
+from openai.types import Completion, CompletionChoice, CompletionUsage
 from openai.types.chat import ChatCompletionChunk, ChatCompletionTokenLogprob
 from openai.types.chat import chat_completion_chunk as chunk_types
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
+from openai.types.completion_choice import Logprobs
 
 from modelport import Message, Parameter
 from modelport.builtin.llama import tools as tooling
@@ -46,6 +47,19 @@ def _logprobs(event: Event) -> chunk_types.ChoiceLogprobs | None:
             for item in event.logprobs
         ]
     )
+
+
+def _completion(text: str, finish_reason: str | None = None, logprobs: Logprobs | None = None) -> Completion:
+    # A streamed choice has no finish reason until its last chunk, which the type does not allow: construct.
+    choice = CompletionChoice.model_construct(index=0, text=text, finish_reason=finish_reason, logprobs=logprobs)  # type: ignore[arg-type]
+    return Completion(id="", object="text_completion", created=0, model="", choices=[choice])
+
+
+def _completion_usage(prompt_tokens: int, completion_tokens: int) -> Completion:
+    usage = CompletionUsage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+    )
+    return Completion(id="", object="text_completion", created=0, model="", choices=[], usage=usage)
 
 
 class LlamaChat:
@@ -239,6 +253,63 @@ class LlamaChat:
             queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
         queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
         queue.put_nowait(self._usage_chunk(event))
+
+    async def complete(
+        self,
+        prompt: str | list[int],
+        *,
+        max_tokens: int | None = 16,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: str | list[str] | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: dict[str, float] | None = None,
+        logprobs: int | None = None,
+        echo: bool = False,
+    ) -> AsyncIterator[Completion]:
+        """Continue a raw prompt (the legacy completions API); one choice, then a usage chunk."""
+        assert self.engine is not None
+        if isinstance(prompt, str):
+            tokens = self.engine.tokenize(prompt, special=False)
+            text = prompt
+        else:
+            if not all(0 <= t < self.engine.n_vocab for t in prompt):
+                raise InvalidRequestError("The prompt has token ids outside the vocabulary.", param="prompt")
+            tokens, text = list(prompt), b"".join(self.engine.piece(t) for t in prompt).decode("utf-8", "replace")
+        offset = len(text) if echo else 0
+        if echo:
+            yield _completion(text)
+        if max_tokens == 0:
+            yield _completion("", "length")
+            yield _completion_usage(len(tokens), 0)
+            return
+        params = SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if temperature is None else temperature,
+            top_p=1.0 if top_p is None else top_p,
+            seed=seed,
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            presence_penalty=presence_penalty or 0.0,
+            frequency_penalty=frequency_penalty or 0.0,
+            logit_bias=self._logit_bias(logit_bias),
+            logprobs=logprobs,
+        )
+        async for event in self.engine.submit(tokens, params).events():
+            details = None
+            if event.logprobs:
+                details = Logprobs(
+                    tokens=[item.token for item in event.logprobs],
+                    token_logprobs=[item.logprob for item in event.logprobs],
+                    top_logprobs=[{token: lp for token, _, lp in item.top} for item in event.logprobs],
+                    text_offset=[offset] * len(event.logprobs),
+                )
+            offset += len(event.text)
+            if event.text or details or event.finish_reason:
+                yield _completion(event.text, event.finish_reason, details)
+            if event.finish_reason is not None:
+                yield _completion_usage(event.prompt_tokens, event.completion_tokens)
 
     @staticmethod
     def _usage_chunk(event: Event) -> ChatCompletionChunk:

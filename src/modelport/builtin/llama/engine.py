@@ -92,6 +92,15 @@ class _Slot:
     last_used: int = 0
 
 
+@dataclass
+class EngineStats:
+    """Counters for tests and benchmarks: how much prompt work the prefix cache saved."""
+
+    prompt_tokens_decoded: int = 0
+    prompt_tokens_reused: int = 0
+    requests: int = 0
+
+
 class LlamaEngine:
     """Owns a llama.cpp model and context; `submit` is safe to call from the event loop."""
 
@@ -116,6 +125,7 @@ class LlamaEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._step = 0
+        self.stats = EngineStats()
 
     # Lifecycle
 
@@ -201,7 +211,9 @@ class LlamaEngine:
             )
         generation = Generation(prompt, params, asyncio.get_running_loop())
         with self._lock:
-            if len(self._waiting) >= self.max_queue:
+            # Requests that will find a free slot at the next step are not waiting in the queue.
+            free = sum(slot.generation is None for slot in self._slots)
+            if len(self._waiting) >= self.max_queue + free:
                 raise RateLimitError(
                     "The model is busy: its queue is full. Retry in a moment.", headers={"Retry-After": "1"}
                 )
@@ -228,6 +240,11 @@ class LlamaEngine:
         for slot in self._active():
             self._release(slot, error=RuntimeError("the model is shutting down"))
 
+    def active_count(self) -> int:
+        """Requests holding a slot now."""
+        with self._lock:
+            return len(self._active())
+
     def _active(self) -> list[_Slot]:
         return [slot for slot in self._slots if slot.generation is not None]
 
@@ -246,6 +263,9 @@ class LlamaEngine:
             llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
             slot.cached = prompt[:keep]
             slot.pending = prompt[keep:]
+            self.stats.requests += 1
+            self.stats.prompt_tokens_reused += keep
+            self.stats.prompt_tokens_decoded += len(slot.pending)
             slot.generation = generation
             slot.sampler = build_sampler(self.model, generation.params)
             slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -1,0 +1,150 @@
+"""Text completions (the legacy API) for chat models whose predictor offers a `complete` method.
+
+`complete(prompt, **sampling)` is an optional hook: an async iterator of `openai.types.Completion`
+objects with one choice each, the last one with a finish reason, then one with usage and no choices. The
+server runs it once per prompt and per `n`, re-indexes the choices, and assembles the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from openai.types import Completion, CompletionChoice, CompletionUsage
+from openai.types.completion_choice import Logprobs
+
+from modelport.errors import InvalidRequestError, ModelportError, PredictorError
+from modelport.protocol.completions import CompletionRequest
+from modelport.runtime import Predictor
+
+_SAMPLING = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "echo",
+)
+
+
+def completion_hook(predictor: Predictor) -> Any:
+    hook = predictor.hook("complete")
+    if hook is None:
+        raise InvalidRequestError(
+            f"The model `{predictor.name}` does not support /v1/completions; use /v1/chat/completions.",
+            param="model",
+            code="model_not_supported",
+        )
+    return hook
+
+
+async def completion_chunks(
+    predictor: Predictor, request: CompletionRequest, *, with_usage: bool
+) -> AsyncIterator[Completion]:
+    """Every choice's chunks, interleaved as they come, then one usage chunk when `with_usage`."""
+    hook = completion_hook(predictor)
+    prompts = request.prompts()
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise InvalidRequestError("'prompt' must not be empty.", param="prompt")
+    if request.suffix:
+        raise InvalidRequestError("'suffix' is not supported by this model.", param="suffix")
+    values = request.model_dump(exclude_unset=True)
+    sampling = {key: values[key] for key in _SAMPLING if values.get(key) is not None}
+    if "max_tokens" not in values:
+        sampling["max_tokens"] = 16
+    choices = [
+        (prompt, index * (request.n or 1) + k) for index, prompt in enumerate(prompts) for k in range(request.n or 1)
+    ]
+    completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+    queue: asyncio.Queue[Completion | BaseException | None] = asyncio.Queue()
+
+    async def run(prompt: str | list[int], index: int) -> None:
+        try:
+            async for chunk in hook(prompt, **sampling):
+                for choice in chunk.choices:
+                    choice.index = index
+                queue.put_nowait(chunk)
+        except ModelportError as exc:
+            queue.put_nowait(exc)
+        except Exception as exc:
+            queue.put_nowait(PredictorError(f"The model `{predictor.name}` failed: {type(exc).__name__}: {exc}"))
+        finally:
+            queue.put_nowait(None)
+
+    tasks = [asyncio.create_task(run(prompt, index)) for prompt, index in choices]
+    prompt_tokens = completion_tokens = 0
+    try:
+        remaining = len(tasks)
+        while remaining:
+            item = await queue.get()
+            if item is None:
+                remaining -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if item.usage is not None:
+                prompt_tokens += item.usage.prompt_tokens
+                completion_tokens += item.usage.completion_tokens
+            if not item.choices:
+                continue
+            item.id, item.model, item.created, item.object, item.usage = (
+                completion_id,
+                request.model,
+                created,
+                "text_completion",
+                None,
+            )
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+    if with_usage:
+        usage = CompletionUsage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+        yield Completion(
+            id=completion_id, object="text_completion", created=created, model=request.model, choices=[], usage=usage
+        )
+
+
+async def complete(predictor: Predictor, request: CompletionRequest) -> Completion:
+    """The non-streaming response, assembled from the chunks."""
+    texts: dict[int, list[str]] = {}
+    finish: dict[int, Any] = {}
+    logprobs: dict[int, dict[str, list[Any]]] = {}
+    usage: CompletionUsage | None = None
+    completion_id, created = "", 0
+    async for chunk in completion_chunks(predictor, request, with_usage=True):
+        completion_id, created = chunk.id, chunk.created
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            texts.setdefault(choice.index, []).append(choice.text)
+            if choice.finish_reason is not None:
+                finish[choice.index] = choice.finish_reason
+            if choice.logprobs is not None:
+                merged = logprobs.setdefault(
+                    choice.index, {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+                )
+                for key in merged:
+                    merged[key].extend(getattr(choice.logprobs, key) or [])
+    choices = [
+        CompletionChoice(
+            index=index,
+            text="".join(parts),
+            finish_reason=finish.get(index, "stop"),
+            logprobs=Logprobs(**logprobs[index]) if index in logprobs else None,
+        )
+        for index, parts in sorted(texts.items())
+    ]
+    return Completion(
+        id=completion_id, object="text_completion", created=created, model=request.model, choices=choices, usage=usage
+    )
