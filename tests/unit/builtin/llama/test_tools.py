@@ -1,0 +1,115 @@
+"""Tool-call parsing, tool choice and grammars for the built-in chat model (modelport.builtin.llama.tools)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from modelport.builtin.llama import tools
+from modelport.errors import InvalidRequestError
+
+WEATHER: dict[str, Any] = {
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+TIME: dict[str, Any] = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}',
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+        '  <tool_call>{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
+    ],
+    ids=["tags", "bare", "fenced", "unclosed-string-arguments"],
+)
+def test_parse_one_call(text: str) -> None:
+    calls = tools.parse_tool_calls(text, ["get_weather"])
+    assert calls is not None
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
+    assert calls[0].id.startswith("call_")
+
+
+def test_parse_parallel_calls() -> None:
+    text = (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    )
+    calls = tools.parse_tool_calls(text, ["get_weather", "get_time"])
+    assert calls is not None
+    assert [c.name for c in calls] == ["get_weather", "get_time"]
+    assert len({c.id for c in calls}) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The weather is nice.",
+        '{"name": "unknown_tool", "arguments": {}}',
+        '{"answer": 42}',
+        "<tool_call>not json</tool_call>",
+        "```python\nprint(1)\n```",
+    ],
+)
+def test_parse_rejects_what_is_not_a_call(text: str) -> None:
+    assert tools.parse_tool_calls(text, ["get_weather"]) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [("", True), ("<tool", True), ("{", True), ("``", True), ("Hi", False)])
+def test_could_be_tool_call(text: str, expected: bool) -> None:
+    assert tools.could_be_tool_call(text) is expected
+
+
+def test_chosen_tools() -> None:
+    functions = [WEATHER, TIME]
+    assert tools.chosen_tools(functions, None) == ("auto", ["get_weather", "get_time"])
+    assert tools.chosen_tools(functions, "none") == ("none", [])
+    assert tools.chosen_tools(functions, "required") == ("required", ["get_weather", "get_time"])
+    named = {"type": "function", "function": {"name": "get_time"}}
+    assert tools.chosen_tools(functions, named) == ("required", ["get_time"])
+    assert tools.chosen_tools([], None) == ("none", [])
+
+
+@pytest.mark.parametrize(
+    ("functions", "choice", "param"),
+    [
+        ([WEATHER], {"type": "function", "function": {"name": "missing"}}, "tool_choice"),
+        ([WEATHER], "sometimes", "tool_choice"),
+        ([], "required", "tool_choice"),
+    ],
+)
+def test_chosen_tools_errors(functions: list[dict[str, Any]], choice: Any, param: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        tools.chosen_tools(functions, choice)
+    assert caught.value.param == param
+
+
+def test_function_tools_checks_shape() -> None:
+    assert tools.function_tools([{"type": "function", "function": WEATHER}]) == [WEATHER]
+    with pytest.raises(InvalidRequestError) as caught:
+        tools.function_tools([{"type": "function", "function": {"description": "no name"}}])
+    assert caught.value.param == "tools[0]"
+
+
+def test_tool_call_grammar_wraps_the_schema_in_tags() -> None:
+    grammar = tools.tool_call_grammar([WEATHER, TIME], ["get_weather"], parallel=False)
+    root = grammar.splitlines()[0]
+    assert root.startswith('root ::= "<tool_call>\\n" call-json "\\n</tool_call>"')
+    assert "get_weather" in grammar
+    assert "get_time" not in grammar
+    assert grammar.count("root ::=") == 1
+
+
+def test_parallel_grammar_repeats_calls() -> None:
+    grammar = tools.tool_call_grammar([WEATHER, TIME], ["get_weather", "get_time"], parallel=True)
+    assert ")*" in grammar.splitlines()[0]
+    assert "get_time" in grammar
+
+
+def test_schema_grammar_rejects_a_bad_schema() -> None:
+    with pytest.raises(InvalidRequestError):
+        tools.schema_grammar({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
