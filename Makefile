@@ -25,8 +25,8 @@ serve: $(INSTALLED)
 test: lint typecheck unit
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,8 +25,6 @@ def _parser() -> argparse.ArgumentParser:
     fields = Settings.model_fields
     serve = commands.add_parser("serve", help="serve models over HTTP")
     serve.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
-    serve.add_argument("--host", help=f"{fields['host'].description} (default {fields['host'].default})")
-    serve.add_argument("--port", type=int, help=f"{fields['port'].description} (default {fields['port'].default})")
     serve.add_argument(
         "--api-key",
         dest="api_keys",
@@ -33,14 +32,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help=f"{fields['api_keys'].description} Repeatable.",
     )
-    serve.add_argument("--max-request-bytes", type=int, help=fields["max_request_bytes"].description)
-    serve.add_argument("--log-level", help=fields["log_level"].description)
+    _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
     listing = commands.add_parser("models", help="check and list the models a target holds, without serving")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
     listing.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
     return parser
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One `--option` per scalar setting, named and documented after the Settings field."""
+    for name, field in Settings.model_fields.items():
+        if name in ("targets", "api_keys"):
+            continue
+        converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
+        converter = converters.get(field.annotation, str)
+        default = field.get_default(call_default_factory=True)
+        shown = f" (default {default})" if default is not None else ""
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, type=converter, help=f"{field.description}{shown}"
+        )
 
 
 def _describe(spec: ModelSpec) -> str:

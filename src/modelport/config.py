@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     """Requests a model holds waiting for a free slot; one more is answered with 429 and Retry-After."""
 
     chat_model: str | None = None
-    """A local GGUF file to serve as the chat model instead of the built-in one."""
+    """The chat model: a packaged model's name (qwen2.5-coder-0.5b-instruct, the default, or
+    qwen2.5-coder-1.5b-instruct with the chat-large extra) or the path of a local GGUF file."""
 
     chat_model_name: str | None = None
     """The name the chat model is served under (default: the built-in model's name, or the file's stem)."""
