@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-TARGETS ?= examples/
+# Empty: the built-in models.
+TARGETS ?=
+# llama-cpp-python builds llama.cpp from source; its multimodal part is not used.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+EXTRAS := test,chat
 
 .PHONY: serve test install lint typecheck unit upgrade clean
 
@@ -12,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(INSTALLED)
@@ -35,7 +39,7 @@ unit: $(INSTALLED)
 	$(BIN)/pytest
 
 upgrade: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[$(EXTRAS)]'
 	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
