@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,7 +144,10 @@ class LlamaChat:
             grammar=grammar,
         )
         count = n or 1
-        generations = [self.engine.submit(prompt, params) for _ in range(count)]
+        # Each choice draws its own sample; with a seed, choice i uses seed + i, so the set is reproducible.
+        generations = [
+            self.engine.submit(prompt, replace(params, seed=None if seed is None else seed + i)) for i in range(count)
+        ]
         queue: asyncio.Queue[ChatCompletionChunk | BaseException | None] = asyncio.Queue()
         tasks = [
             asyncio.create_task(self._choice(index, generation.events(), mode, names, queue))
