@@ -126,8 +126,14 @@ class LanguageModel(ClientModel):
         del request["model"], request["messages"]
         extra_body = request.pop("extra_body", None)
         extra_headers = request.pop("extra_headers", None)
-        # ChatOpenAI takes its sampling fields by name and everything else as model_kwargs.
-        named = {key: request.pop(key) for key in ("temperature", "max_tokens", "top_p", "seed", "n", "stop")}
+        # ChatOpenAI refuses its own fields inside model_kwargs: those go by name, the rest as model_kwargs.
+        # Its `metadata` is LangChain's run metadata, so OpenAI's goes in the body.
+        if "metadata" in request:
+            extra_body = {**(extra_body or {}), "metadata": request.pop("metadata")}
+        fields = {name for name in ChatOpenAI.model_fields} | {
+            field.alias for field in ChatOpenAI.model_fields.values() if field.alias
+        }
+        named = {key: request.pop(key) for key in list(request) if key in fields}
         return ChatOpenAI(
             model=self.model_name,
             base_url=self.endpoint.base_url,
@@ -138,7 +144,7 @@ class LanguageModel(ClientModel):
             extra_body=extra_body,
             default_headers=extra_headers,
             model_kwargs=request,
-            **{key: value for key, value in named.items() if value is not None},
+            **named,
         )
 
     def _request(
