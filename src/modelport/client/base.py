@@ -54,6 +54,10 @@ class ClientModel:
         self._client: OpenAI | None = None
         self._async_client: AsyncOpenAI | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._configure()
+
+    def _configure(self) -> None:
+        """Check and read the capability's own config keys; called at the end of construction."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_name!r}, base_url={self.endpoint.base_url!r})"

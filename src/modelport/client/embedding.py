@@ -39,8 +39,7 @@ class EmbeddingModel(ClientModel):
     capability = Capability.EMBEDDING
     config_keys = frozenset({"batch_size", "dimensions", "task_type", "prefixes", "extra_body", "extra_headers"})
 
-    def __init__(self, model_name: str, **kwargs: Any) -> None:
-        super().__init__(model_name, **kwargs)
+    def _configure(self) -> None:
         size = self.config.get("batch_size", DEFAULT_BATCH_SIZE)
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ConfigurationError(f"config['batch_size'] must be a whole number >= 1, not {size!r}.")
