@@ -129,27 +129,27 @@ def test_task_type_names() -> None:
         TaskType.parse("summary")
 
 
+def model_object(name: str, **extra: Any) -> Model:
+    return Model.model_validate({"id": name, "object": "model", "created": 0, "owned_by": "x", **extra})
+
+
 def test_prefix_sources_in_order() -> None:
-    published = Model.model_validate(
-        {
-            "id": "served-embed",
-            "object": "model",
-            "created": 0,
-            "owned_by": "x",
-            "task_prefixes": {"retrieval_query": "search: "},
-        }
-    )
-    served = EmbeddingModel("served-embed", base_url="http://127.0.0.1:9/v1")
-    assert served.prefix_for(TaskType.RETRIEVAL_QUERY, lambda: [published]) == "search: "
-    assert served.prefix_for(TaskType.CLUSTERING, lambda: [published]) == ""
-    # The config's table wins over the published one.
+    published = [model_object("e5-base-v2", task_prefixes={"retrieval_query": "search: "}), model_object("other")]
+    served = EmbeddingModel("e5-base-v2", base_url="http://127.0.0.1:9/v1")
+    # The endpoint's table wins over the built-in one...
+    assert served.prefix_for(TaskType.RETRIEVAL_QUERY, published) == "search: "
+    assert served.prefix_for(TaskType.CLUSTERING, published) == ""
+    # ...which applies when the endpoint publishes none...
+    assert served.prefix_for(TaskType.RETRIEVAL_DOCUMENT, [model_object("e5-base-v2")]) == "passage: "
+    assert served.prefix_for(TaskType.RETRIEVAL_DOCUMENT, None) == "passage: "
+    # ...and the config's table wins over both.
     configured = EmbeddingModel(
-        "served-embed", base_url="http://127.0.0.1:9/v1", config={"prefixes": {"retrieval_query": "q: "}}
+        "e5-base-v2", base_url="http://127.0.0.1:9/v1", config={"prefixes": {"retrieval_query": "q: "}}
     )
-    assert configured.prefix_for(TaskType.RETRIEVAL_QUERY, lambda: [published]) == "q: "
-    # Well-known public models need no lookup.
-    e5 = EmbeddingModel("intfloat/e5-base-v2", base_url="http://127.0.0.1:9/v1")
-    assert e5.prefix_for(TaskType.RETRIEVAL_DOCUMENT, lambda: pytest.fail("looked up")) == "passage: "
+    assert configured.prefix_for(TaskType.RETRIEVAL_QUERY, published) == "q: "
+    assert configured.prefix_for(TaskType.RETRIEVAL_DOCUMENT, published) == ""
+    # Public models are matched without their organisation.
+    assert EmbeddingModel("intfloat/e5-base-v2").prefix_for(TaskType.SIMILARITY) == "query: "
 
 
 def test_published_prefix_tables() -> None:

@@ -138,7 +138,11 @@ class ClientModel:
             with self._translate():
                 yield
         except ModelNotFoundError as exc:
-            exc.available = self._served_names(lambda: list_models(self.client, refresh=True))
+            # The list explains the error; failing to fetch it must not hide the error itself.
+            try:
+                exc.available = [model.id for model in list_models(self.client, refresh=True)]
+            except Exception:
+                exc.available = None
             raise
 
     @asynccontextmanager
@@ -152,11 +156,3 @@ class ClientModel:
             except Exception:
                 exc.available = None
             raise
-
-    @staticmethod
-    def _served_names(fetch: Any) -> list[str] | None:
-        # The list explains the error; failing to fetch it must not hide the error itself.
-        try:
-            return [model.id for model in fetch()]
-        except Exception:
-            return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from openai.types import CreateEmbeddingResponse
@@ -58,7 +58,10 @@ class EmbeddingModel(ClientModel):
         """
         items = _as_list(texts)
         task = self._task(task_type)
-        prefix = self.prefix_for(task, self._served_model_objects) if task else ""
+        prefix = ""
+        if task:
+            served = self._served_model_objects() if self._configured_prefixes is None else None
+            prefix = self.prefix_for(task, served)
         vectors: list[list[float]] = []
         for batch in batches(items, self.batch_size):
             with self._guard():
@@ -72,10 +75,8 @@ class EmbeddingModel(ClientModel):
         task = self._task(task_type)
         prefix = ""
         if task:
-            served = None
-            if self._configured_prefixes is None and known_prefixes(self.model_name) is None:
-                served = await self._aserved_model_objects()
-            prefix = self.prefix_for(task, lambda: served)
+            served = await self._aserved_model_objects() if self._configured_prefixes is None else None
+            prefix = self.prefix_for(task, served)
         vectors: list[list[float]] = []
         client = self.async_client
         for batch in batches(items, self.batch_size):
@@ -84,17 +85,17 @@ class EmbeddingModel(ClientModel):
             vectors.extend(_vectors(response, len(batch)))
         return vectors
 
-    def prefix_for(self, task: TaskType, served: Callable[[], list[Model] | None] | None = None) -> str:
+    def prefix_for(self, task: TaskType, served: list[Model] | None = None) -> str:
         """The prefix this model puts in front of texts for `task` ("" when it has none).
 
-        `served` fetches the endpoint's model objects; it is called only when neither the config nor the
-        built-in table knows the model.
+        The table comes from `config['prefixes']`, else from this model's entry in `served` (the endpoint's
+        model objects), else from the built-in table of public models.
         """
         table: PrefixTable | None = self._configured_prefixes
         if table is None:
+            table = self._published_prefixes(served)
+        if table is None:
             table = known_prefixes(self.model_name)
-        if table is None and served is not None:
-            table = self._published_prefixes(served())
         return (table or {}).get(task, "")
 
     def to_langchain(self) -> OpenAIEmbeddings:
