@@ -10,6 +10,7 @@ import pytest
 from modelport.client import (
     AIFactory,
     AuthenticationError,
+    ClientError,
     ConfigurationError,
     EmbeddingModel,
     EndpointConnectionError,
@@ -17,6 +18,7 @@ from modelport.client import (
     LanguageModel,
     MissingExtraError,
     ModelNotFoundError,
+    RequestRejectedError,
     RequestTimeoutError,
     SpeechToTextModel,
     TextToSpeechModel,
@@ -101,7 +103,7 @@ def test_a_timeout_says_which_and_how_to_raise_it(server: LiveServer) -> None:
             RequestTimeoutError, match=r"timed out after 0.2 s \(the timeout came from config\['timeout'\]\)"
         ) as caught,
     ):
-        chat.chat_complete(HELLO, delay=2.0)
+        chat.chat_complete(HELLO, delay=1.0)
     assert "MODELPORT_LLM_TIMEOUT" in str(caught.value)
 
 
@@ -111,14 +113,14 @@ def test_a_timeout_from_the_environment(server: LiveServer, monkeypatch: pytest.
         LanguageModel("inspect", base_url=server.v1, config={"max_retries": 0}) as chat,
         pytest.raises(RequestTimeoutError, match="came from MODELPORT_LLM_TIMEOUT"),
     ):
-        list(chat.chat_complete(HELLO, stream=True, delay=2.0))
+        list(chat.chat_complete(HELLO, stream=True, delay=1.0))
 
 
 @pytest.mark.anyio
 async def test_a_timeout_async(server: LiveServer) -> None:
     async with LanguageModel("inspect", base_url=server.v1, timeout=0.2, config={"max_retries": 0}) as chat:
         with pytest.raises(RequestTimeoutError, match="the timeout argument"):
-            await chat.achat_complete(HELLO, delay=2.0)
+            await chat.achat_complete(HELLO, delay=1.0)
 
 
 def test_openai_compatible_needs_a_base_url() -> None:
@@ -138,3 +140,18 @@ def test_to_langchain_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
         LanguageModel("echo").to_langchain()
     with pytest.raises(MissingExtraError, match="langchain-openai"):
         EmbeddingModel("hash-embed").to_langchain()
+
+
+def test_a_rejected_request_carries_the_server_message(server: LiveServer) -> None:
+    with (
+        TextToSpeechModel("tones", base_url=server.v1) as speaker,
+        pytest.raises(RequestRejectedError, match=r"answered 400 \(parameter 'voice'\): .*mid") as caught,
+    ):
+        speaker.generate_speech("hi", "nobody")
+    assert caught.value.status_code == 400
+    assert caught.value.param == "voice"
+
+
+def test_every_error_is_a_client_error() -> None:
+    for error in (AuthenticationError, EndpointConnectionError, ModelNotFoundError, RequestTimeoutError):
+        assert issubclass(error, ClientError)

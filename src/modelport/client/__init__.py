@@ -23,6 +23,7 @@ from modelport.client.errors import (
     EndpointNotFoundError,
     MissingExtraError,
     ModelNotFoundError,
+    RequestRejectedError,
     RequestTimeoutError,
 )
 from modelport.client.factory import AIFactory
@@ -48,6 +49,7 @@ __all__ = [
     "MissingExtraError",
     "ModelNotFoundError",
     "Provider",
+    "RequestRejectedError",
     "RequestTimeoutError",
     "SpeechToTextModel",
     "TaskType",

@@ -19,6 +19,7 @@ __all__ = [
     "EndpointNotFoundError",
     "MissingExtraError",
     "ModelNotFoundError",
+    "RequestRejectedError",
     "RequestTimeoutError",
     "translate_errors",
 ]
@@ -91,6 +92,20 @@ class RequestTimeoutError(ClientError):
         self.seconds = seconds
 
 
+class RequestRejectedError(ClientError):
+    """The endpoint refused the request for another reason (a bad parameter, a server failure, ...).
+
+    The message is the server's; `status_code` and `param` (when the server names one) are kept.
+    """
+
+    def __init__(self, url: str, status_code: int, detail: str, param: str | None) -> None:
+        where = f" (parameter '{param}')" if param else ""
+        super().__init__(f"{url} answered {status_code}{where}: {detail}")
+        self.url = url
+        self.status_code = status_code
+        self.param = param
+
+
 class MissingExtraError(ClientError, ImportError):
     """An optional dependency is not installed; the message names the extra that installs it."""
 
@@ -119,6 +134,11 @@ def translate_errors(*, url: str, model: str, timeout: tuple[float, str, str]) -
         if _is_model_not_found(exc):
             raise ModelNotFoundError(model, url) from exc
         raise EndpointNotFoundError(url, _detail(exc)) from exc
+    except openai.APIStatusError as exc:
+        param = exc.body.get("param") if isinstance(exc.body, dict) else None
+        raise RequestRejectedError(
+            url, exc.status_code, _detail(exc), param if isinstance(param, str) else None
+        ) from exc
 
 
 def _detail(exc: openai.APIStatusError) -> str:
