@@ -73,11 +73,16 @@ def test_models_reports_a_broken_signature(environment: dict[str, str], tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_serve_without_a_target(environment: dict[str, str]) -> None:
-    result = modelport("serve", env=environment)
-    assert result.returncode == 2
-    assert "modelport: error: nothing to serve" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_without_a_target_the_builtin_audio_models(environment: dict[str, str]) -> None:
+    result = modelport("models", env=environment)
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "whisper-base\ttranscription",
+        "whisper-tiny.en\ttranscription",
+        "hibari\tspeech",
+        "piper-joe\tspeech",
+    ):
+        assert line in result.stdout
 
 
 def test_serve_help_describes_every_option(environment: dict[str, str]) -> None:

@@ -16,7 +16,11 @@ from modelport.predictor import ModelSpec
 logger = logging.getLogger(__name__)
 
 # Module name -> the pip extra that installs its dependencies.
-BUILTIN_MODULES: dict[str, str] = {}
+BUILTIN_MODULES: dict[str, str] = {
+    "modelport.builtin.whisper": "speech",
+    "modelport.builtin.hibari": "speech",
+    "modelport.builtin.piper": "piper",
+}
 
 
 class MissingDependencyError(ImportError):

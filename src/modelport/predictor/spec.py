@@ -56,6 +56,8 @@ class SpeechSignature:
     sample_rate: int
     speed_param: str | None = None
     speed: Parameter.AudioSpeed | None = None
+    # The predictor returns an iterator of sample arrays (streamed as they come) instead of one array.
+    streams: bool = False
 
 
 @dataclass(frozen=True)
