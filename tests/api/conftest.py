@@ -40,9 +40,18 @@ class LiveServer:
 
 @contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
-    """Run the app for `settings` with uvicorn in a background thread, on a port the OS picks."""
+    """Run the examples and test models for `settings` with uvicorn in a background thread."""
     # Each server gets its own registry: predictors (and their loaded state) are not shared.
     registry = Registry(load_targets([str(EXAMPLES), faulty_models.__name__, audio_models.__name__]))
+    with serve_registry(registry, settings) as live:
+        yield live
+
+
+@contextmanager
+def serve_registry(
+    registry: Registry, settings: Settings, startup_timeout: float = STARTUP_TIMEOUT
+) -> Iterator[LiveServer]:
+    """Run the app for `registry` with uvicorn in a background thread, on a port the OS picks."""
     app = create_app(registry, settings)
     # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and without it every
     # response waits ~40 ms for a delayed ACK between its headers and its body.
@@ -54,7 +63,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        deadline = time.monotonic() + startup_timeout
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
