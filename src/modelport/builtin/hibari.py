@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from modelport.builtin import MissingDependencyError
+from modelport.builtin._pieces import FIRST_PIECE_WORDS, speech_pieces
 from modelport.config import Settings
 from modelport.parameters import Parameter
 from modelport.predictor import ModelSpec, build_spec
@@ -20,12 +21,14 @@ class HibariSpeech:
     """hibari behind the speech contract: yields one array per sentence as soon as it is synthesized.
 
     Only "heart" ships inside the package (hibari downloads its other voices, which modelport never does).
-    `seed` fixes hibari's noise component, so the same text gives the same audio.
+    `seed` fixes hibari's noise component, so the same text gives the same audio. A long first sentence is
+    spoken in two pieces (see `speech_pieces`) so that streamed audio starts sooner.
     """
 
-    def __init__(self, seed: int = 0, threads: int = 1) -> None:
+    def __init__(self, seed: int = 0, threads: int = 1, first_piece_words: int = FIRST_PIECE_WORDS) -> None:
         self.seed = seed
         self.threads = threads
+        self.first_piece_words = first_piece_words
         self._tts: Any = None
 
     def load(self) -> None:
@@ -45,8 +48,9 @@ class HibariSpeech:
         """Speak `text`, a sentence at a time."""
         if self._tts is None:
             raise RuntimeError("the model is not loaded")
-        for samples in self._tts.stream(text, speed=speed, seed=self.seed):
-            yield np.asarray(samples, dtype=np.float32)
+        for piece in speech_pieces(text, self.first_piece_words):
+            for samples in self._tts.stream(piece, speed=speed, seed=self.seed):
+                yield np.asarray(samples, dtype=np.float32)
 
 
 def models(settings: Settings) -> list[ModelSpec]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from modelport.builtin import MissingDependencyError
+from modelport.builtin._pieces import FIRST_PIECE_WORDS, speech_pieces
 from modelport.config import Settings
 from modelport.parameters import Parameter
 from modelport.predictor import ModelSpec, build_spec
@@ -20,9 +21,13 @@ _EXTRA = "piper"
 
 
 class PiperSpeech:
-    """A Piper voice behind the speech contract: yields one array per sentence as it is synthesized."""
+    """A Piper voice behind the speech contract: yields one array per sentence as it is synthesized.
 
-    def __init__(self) -> None:
+    A long first sentence is spoken in two pieces (see `speech_pieces`) so that streamed audio starts sooner.
+    """
+
+    def __init__(self, first_piece_words: int = FIRST_PIECE_WORDS) -> None:
+        self.first_piece_words = first_piece_words
         self._voice: Any = None
 
     def load(self) -> None:
@@ -47,8 +52,9 @@ class PiperSpeech:
             raise RuntimeError("the model is not loaded")
         # Piper stretches phoneme lengths: a length scale of 1/speed speaks `speed` times as fast.
         config = SynthesisConfig(length_scale=1.0 / speed)
-        for chunk in self._voice.synthesize(text, syn_config=config):
-            yield np.asarray(chunk.audio_float_array, dtype=np.float32)
+        for piece in speech_pieces(text, self.first_piece_words):
+            for chunk in self._voice.synthesize(piece, syn_config=config):
+                yield np.asarray(chunk.audio_float_array, dtype=np.float32)
 
 
 def models(settings: Settings) -> list[ModelSpec]:
