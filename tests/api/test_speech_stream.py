@@ -135,3 +135,20 @@ def test_voices_lists_every_speech_model(http: httpx.Client) -> None:
     assert by_model["tone-stream"]["voices"] == ["heart", "other"]
     assert by_model["tone-stream"]["aliases"]["alloy"] == "heart"
     assert "audio-length" not in by_model
+
+
+def test_sse_with_a_bad_voice_is_still_a_400(http: httpx.Client) -> None:
+    body = {"model": "tone-stream", "voice": "nobody", "input": "One.", "stream_format": "sse"}
+    assert_error(http.post("/v1/audio/speech", json=body), 400, param="voice")
+
+
+def test_transcription_stream_with_a_bad_language_is_still_a_400(http: httpx.Client) -> None:
+    wav = http.post(
+        "/v1/audio/speech", json={"model": "tone-stream", "voice": "heart", "input": "One.", "response_format": "wav"}
+    ).content
+    response = http.post(
+        "/v1/audio/transcriptions",
+        data={"model": "timed-words", "stream": "true", "language": "xx"},
+        files={"file": ("a.wav", wav)},
+    )
+    assert_error(response, 400, param="language")
