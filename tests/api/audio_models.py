@@ -75,3 +75,18 @@ def transcribe_words(
     if task == "translate":
         text = f"translated: {text}"
     return Transcript(text=text, language=f"{language or 'en'}", segments=tuple(segments))
+
+
+@model("growing-words")
+def transcribe_as_it_goes(
+    audio: Annotated[np.ndarray, Parameter.Audio(sample_rate=TRANSCRIBER_RATE)],
+    language: Literal["en"] | None = None,
+) -> Iterator[Transcript]:
+    """The transcript of `timed-words`, yielded a segment at a time; a start of silence makes it fail midway."""
+    whole = transcribe_words(audio)
+    if not np.any(audio[:800]):
+        yield Transcript(text=whole.segments[0].text.strip(), segments=whole.segments[:1])
+        raise RuntimeError("lost the thread")
+    for count in range(1, len(whole.segments) + 1):
+        found = whole.segments[:count]
+        yield Transcript(text="".join(s.text for s in found).strip(), language="en", segments=found)

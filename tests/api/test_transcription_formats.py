@@ -20,9 +20,11 @@ from .helpers import assert_error, sse_json
 SECONDS = 1.8  # four words: one two | three four
 
 
-def _wav(seconds: float = SECONDS, rate: int = 16_000) -> bytes:
+def _wav(seconds: float = SECONDS, rate: int = 16_000, silent_start: float = 0.0) -> bytes:
     t = np.arange(round(rate * seconds)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1)
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    tone[: round(rate * silent_start)] = 0.0
+    samples = tone.astype(np.float32).reshape(1, -1)
     frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
     frame.sample_rate = rate
     frame.time_base = Fraction(1, rate)
@@ -177,3 +179,33 @@ def test_stream_on_the_wire(http: httpx.Client) -> None:
 def test_bad_uploads(http: httpx.Client, name: str, data: bytes) -> None:
     response = http.post("/v1/audio/translations", data={"model": "timed-words"}, files={"file": (name, data)})
     assert_error(response, 400, param="file")
+
+
+def test_growing_transcript_streams_deltas(client: OpenAI) -> None:
+    events = list(client.audio.transcriptions.create(model="growing-words", file=("a.wav", WAV), stream=True))
+    assert [e.type for e in events] == ["transcript.text.delta", "transcript.text.delta", "transcript.text.done"]
+    assert [e.delta for e in events if e.type == "transcript.text.delta"] == ["one two", " three four"]
+    assert events[-1].type == "transcript.text.done"
+    assert events[-1].text == "one two three four"
+
+
+def test_growing_transcript_without_stream_is_the_last_one(client: OpenAI) -> None:
+    result = client.audio.transcriptions.create(
+        model="growing-words", file=("a.wav", WAV), response_format="verbose_json"
+    )
+    assert result.text == "one two three four"
+    assert result.segments is not None
+    assert len(result.segments) == 2
+    assert result.duration == pytest.approx(SECONDS)
+
+
+def test_failure_midway_sends_an_error_event(http: httpx.Client) -> None:
+    silent_start = _wav(silent_start=0.1)
+    response = http.post(
+        "/v1/audio/transcriptions",
+        data={"model": "growing-words", "stream": "true"},
+        files={"file": ("a.wav", silent_start)},
+    )
+    events = sse_json(response.text)
+    assert events[0] == {"type": "transcript.text.delta", "delta": "one two"}
+    assert "growing-words" in events[-1]["error"]["message"]

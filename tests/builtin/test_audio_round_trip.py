@@ -142,6 +142,9 @@ def test_stream_and_translation(builtin_client: OpenAI, spoken: bytes) -> None:
     events = list(builtin_client.audio.transcriptions.create(model="whisper-1", file=("s.wav", spoken), stream=True))
     assert events[-1].type == "transcript.text.done"
     assert jiwer.wer(_words(SENTENCES), _words(events[-1].text)) <= MAX_WER
+    deltas = [event.delta for event in events if event.type == "transcript.text.delta"]
+    assert len(deltas) == len(events) - 1 >= 1
+    assert "".join(deltas) == events[-1].text
     translated = builtin_client.audio.translations.create(model="whisper-base", file=("s.wav", spoken))
     assert jiwer.wer(_words(SENTENCES), _words(translated.text)) <= MAX_WER
 

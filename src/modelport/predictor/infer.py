@@ -50,7 +50,7 @@ def build_spec(
     chosen = _infer_task(params, returns, qualname) if task is None else _parse_task(task, qualname)
     signature = _CHECKS[chosen](params, returns, qualname)
     is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
-    if chosen is Task.CHAT or (isinstance(signature, SpeechSignature) and signature.streams):
+    if chosen is Task.CHAT or (isinstance(signature, SpeechSignature | TranscriptionSignature) and signature.streams):
         _check_chat_sync_async(function, returns, qualname)
     if is_class:
         _check_init(target, qualname)
@@ -305,13 +305,18 @@ def _check_transcription(params: dict[str, ParamSpec], returns: Any, qualname: s
     if not audio.required:
         raise SignatureError(qualname, "the audio parameter must be required", audio.name)
     _only_one_required(params, {audio.name}, qualname, "transcription")
-    if hints.split_annotated(returns)[0] not in _TRANSCRIPTION_RESULTS:
+    base = hints.split_annotated(returns)[0]
+    # A Transcript, or an iterator of them: the transcript so far each time it grows, the last one whole.
+    item = hints.iterator_item(base)
+    streams = item is not None and hints.split_annotated(item[0])[0] is Transcript
+    if base not in _TRANSCRIPTION_RESULTS and not streams:
         raise SignatureError(
             qualname,
-            f"a transcription function returns str (the text) or a Transcript, not {hints.describe(returns)}",
+            "a transcription function returns str (the text), a Transcript, or an iterator of Transcripts, "
+            f"not {hints.describe(returns)}",
         )
     marker = typing.cast(Parameter.Audio, audio.marker)
-    return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate)
+    return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate, streams=streams)
 
 
 def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> ImageSignature:

@@ -64,6 +64,8 @@ class SpeechSignature:
 class TranscriptionSignature:
     audio: str
     sample_rate: int
+    # The predictor yields the transcript as it grows (streamed as text deltas) instead of returning it.
+    streams: bool = False
 
 
 @dataclass(frozen=True)

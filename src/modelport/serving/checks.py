@@ -73,3 +73,14 @@ def check_transcript(model: str, value: Any) -> Transcript:
             raise _broken(model, f"a Transcript's text is a str, not {_describe(value.text)}")
         return value
     return Transcript(text=check_text(model, value))
+
+
+def check_transcript_update(model: str, value: Any) -> Transcript:
+    """One yield of a streaming transcription function: the transcript so far."""
+    if not isinstance(value, Transcript):
+        raise _broken(model, f"a streaming transcription function yields Transcripts, not {_describe(value)}")
+    return check_transcript(model, value)
+
+
+def no_transcript(model: str) -> PredictorError:
+    return _broken(model, "a streaming transcription function yielded no transcript")

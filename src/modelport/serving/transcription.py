@@ -7,6 +7,7 @@ Request fields reach the predictor's optional parameters of the same name (`lang
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -20,7 +21,7 @@ from modelport.predictor import TranscriptionSignature
 from modelport.protocol.audio import TranscriptionForm, TranslationForm
 from modelport.runtime import Predictor
 from modelport.serving.arguments import optional_arguments
-from modelport.serving.checks import check_transcript
+from modelport.serving.checks import check_transcript, check_transcript_update, no_transcript
 from modelport.transcript import Transcript
 
 _SERVER_FIELDS = {"model", "file", "response_format", "timestamp_granularities", "stream"}
@@ -46,10 +47,10 @@ def _check_granularities(form: TranslationForm) -> bool:
     return "word" in granularities
 
 
-async def transcribe(
-    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False
-) -> Transcript:
-    """The transcript of the uploaded audio (in English when `translate`), its duration always set."""
+async def _transcripts(
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool
+) -> AsyncIterator[Transcript]:
+    """The transcript as it grows (just the whole one from a predictor that returns it), duration set."""
     signature = predictor.spec.signature
     assert isinstance(signature, TranscriptionSignature)
     words = _check_granularities(form)
@@ -68,21 +69,62 @@ async def transcribe(
         values["word_timestamps"] = True
     arguments = optional_arguments(predictor.spec, values, skip=_SERVER_FIELDS | {signature.audio})
     arguments[signature.audio] = audio
-    transcript = check_transcript(predictor.name, await predictor.call(**arguments))
-    if transcript.duration is None:
-        transcript = Transcript(
-            text=transcript.text,
-            language=transcript.language,
-            duration=audio.shape[0] / signature.sample_rate,
-            segments=transcript.segments,
-            words=transcript.words,
-        )
-    return transcript
+    duration = audio.shape[0] / signature.sample_rate
+    if not signature.streams:
+        yield _with_duration(check_transcript(predictor.name, await predictor.call(**arguments)), duration)
+        return
+    produced = False
+    async for value in predictor.stream(**arguments):
+        produced = True
+        yield _with_duration(check_transcript_update(predictor.name, value), duration)
+    if not produced:
+        raise no_transcript(predictor.name)
 
 
-async def transcript_events(transcript: Transcript) -> AsyncIterator[BaseModel]:
-    """`transcript.text.delta` per segment (or the whole text), then `transcript.text.done`."""
-    deltas = [segment.text for segment in transcript.segments] or [transcript.text]
-    for delta in deltas:
-        yield TranscriptionTextDeltaEvent(type="transcript.text.delta", delta=delta)
-    yield TranscriptionTextDoneEvent(type="transcript.text.done", text=transcript.text)
+def _with_duration(transcript: Transcript, duration: float) -> Transcript:
+    if transcript.duration is not None:
+        return transcript
+    return dataclasses.replace(transcript, duration=duration)
+
+
+async def transcribe(
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False
+) -> Transcript:
+    """The transcript of the uploaded audio (in English when `translate`), its duration always set."""
+    last: Transcript | None = None
+    async for transcript in _transcripts(predictor, form, data, translate=translate):
+        last = transcript
+    assert last is not None
+    return last
+
+
+def _delta(before: Transcript | None, after: Transcript) -> str:
+    """The text `after` adds to `before`: the new tail of the text, or the text of the new segments."""
+    if before is None:
+        return after.text
+    if after.text.startswith(before.text):
+        return after.text[len(before.text) :]
+    return "".join(segment.text for segment in after.segments[len(before.segments) :])
+
+
+async def transcript_events(predictor: Predictor, form: TranslationForm, data: bytes) -> AsyncIterator[BaseModel]:
+    """`transcript.text.delta` as the transcript grows, then `transcript.text.done` with the whole text.
+
+    A predictor that returns its transcript at once gets one delta per segment, all after it finished.
+    """
+    last: Transcript | None = None
+    async for transcript in _transcripts(predictor, form, data, translate=False):
+        deltas = [_delta(last, transcript)]
+        if last is None and len(transcript.segments) > 1 and not _streams(predictor):
+            deltas = [segment.text for segment in transcript.segments]
+        for delta in deltas:
+            if delta:
+                yield TranscriptionTextDeltaEvent(type="transcript.text.delta", delta=delta)
+        last = transcript
+    assert last is not None
+    yield TranscriptionTextDoneEvent(type="transcript.text.done", text=last.text)
+
+
+def _streams(predictor: Predictor) -> bool:
+    signature = predictor.spec.signature
+    return isinstance(signature, TranscriptionSignature) and signature.streams

@@ -86,9 +86,9 @@ async def transcriptions(
     registry: Annotated[Registry, Depends(get_registry)],
 ) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    transcript = await transcribe(predictor, form, await file.read())
     if form.stream:
-        return await sse_response(transcript_events(transcript))
+        return await sse_response(transcript_events(predictor, form, await file.read()))
+    transcript = await transcribe(predictor, form, await file.read())
     words = "word" in form.timestamp_granularities
     return _respond(render(transcript, form.response_format, words=words, translation=False))
 
