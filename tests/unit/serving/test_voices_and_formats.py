@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelport import InvalidRequestError, Segment, Transcript, Word
-from modelport.config import DEFAULT_VOICE_MAP, Settings
+from modelport.config import DEFAULT_VOICE_MAP, Settings, load_settings
 from modelport.predictor import SpeechSignature
 from modelport.serving.speech import resolve_voice, voice_aliases
 from modelport.serving.transcript_formats import render, to_srt, to_vtt
@@ -94,3 +96,9 @@ def test_words_without_segments() -> None:
     transcript = Transcript(text="hi", duration=1.0, words=(Word("hi", 0.1, 0.4),))
     assert transcript.all_words() == (Word("hi", 0.1, 0.4),)
     assert to_srt(transcript) == "1\n00:00:00,000 --> 00:00:01,000\nhi\n"
+
+
+def test_voice_map_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "modelport.toml"
+    config.write_text('[voice_map]\nalloy = ["joe", "heart"]\n')
+    assert load_settings(config).voice_map == {"alloy": ["joe", "heart"]}
