@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import numpy as np
 
 from modelport import Parameter, Segment, Transcript, Word, model
+
+from . import faulty_models
 
 SPEECH_RATE = 16_000
 SENTENCE_SECONDS = 0.25
@@ -90,3 +93,16 @@ def transcribe_as_it_goes(
     for count in range(1, len(whole.segments) + 1):
         found = whole.segments[:count]
         yield Transcript(text="".join(s.text for s in found).strip(), language="en", segments=found)
+
+
+@model("slow-speech")
+def speak_slowly(
+    text: str, voice: Annotated[Literal["heart"], Parameter.AudioVoice()]
+) -> Iterator[Annotated[np.ndarray, Parameter.Audio(sample_rate=SPEECH_RATE)]]:
+    """A tenth of a second of tone every 50 ms for ten seconds; marks `closed(text)` when closed."""
+    try:
+        for _ in range(200):
+            time.sleep(0.05)
+            yield np.full(SPEECH_RATE // 10, 0.1, np.float32)
+    finally:
+        faulty_models.closed(text).set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 
 import av
 import httpx
@@ -11,7 +12,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from . import audio_models
+from . import audio_models, faulty_models
+from .conftest import LiveServer
 from .helpers import assert_error, sse_json
 
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
@@ -152,3 +154,26 @@ def test_transcription_stream_with_a_bad_language_is_still_a_400(http: httpx.Cli
         files={"file": ("a.wav", wav)},
     )
     assert_error(response, 400, param="language")
+
+
+@pytest.mark.parametrize("stream_format", ["audio", "sse"])
+def test_disconnect_closes_the_speech_generator(server: LiveServer, stream_format: str) -> None:
+    key = f"disconnect {uuid.uuid4().hex}"
+    closed = faulty_models.closed(key)
+    body = {
+        "model": "slow-speech",
+        "voice": "heart",
+        "input": key,
+        "response_format": "pcm",
+        "stream_format": stream_format,
+    }
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        http.stream("POST", "/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200
+        pieces = response.iter_raw()
+        assert next(pieces)
+        assert next(pieces)
+        assert not closed.is_set()
+    assert closed.wait(timeout=5), "the speech generator was not closed after the client left"

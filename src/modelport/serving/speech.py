@@ -7,7 +7,7 @@ piece by piece as it comes, as an audio body or as `speech.audio.delta` events.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -122,7 +122,9 @@ async def create_speech(predictor: Predictor, request: SpeechRequest, voice_map:
     return audio, MEDIA_TYPES[request.response_format]
 
 
-async def speech_bytes(predictor: Predictor, request: SpeechRequest, voice_map: VoiceMap) -> AsyncIterator[bytes]:
+async def speech_bytes(
+    predictor: Predictor, request: SpeechRequest, voice_map: VoiceMap
+) -> AsyncGenerator[bytes, None]:
     """The encoded audio, a piece at a time as the predictor produces it (empty pieces left out)."""
     encoder = AudioStreamEncoder(_signature(predictor).sample_rate, request.response_format)
     async for samples in speech_samples(predictor, request, voice_map):

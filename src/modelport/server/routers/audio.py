@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -31,14 +32,16 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def _stream_body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    try:
-        async for data in rest:
-            yield data
-    except Exception:
-        # The status line is gone: all that is left is to end the body early (the client sees it short).
-        logger.exception("speech stream failed")
+async def _stream_body(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    # Closing `rest` at once (say, when the client goes away) closes the model's generator too.
+    async with contextlib.aclosing(rest):
+        yield first
+        try:
+            async for data in rest:
+                yield data
+        except Exception:
+            # The status line is gone: all that is left is to end the body early (the client sees it short).
+            logger.exception("speech stream failed")
 
 
 @router.post("/v1/audio/speech", response_class=Response)
