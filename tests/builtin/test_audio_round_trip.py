@@ -97,7 +97,7 @@ def test_verbose_json_timestamps(builtin_client: OpenAI, spoken: bytes) -> None:
         response_format="verbose_json",
         timestamp_granularities=["word", "segment"],
     )
-    assert result.language == "en"
+    assert result.language == "english"
     assert result.duration == pytest.approx(duration, abs=0.05)
     assert result.segments
     assert result.words

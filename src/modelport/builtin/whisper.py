@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from modelport.builtin import MissingDependencyError
+from modelport.builtin._languages import language_name
 from modelport.config import Settings
 from modelport.errors import InvalidRequestError
 from modelport.parameters import Parameter
@@ -138,7 +139,7 @@ class WhisperTranscriber:
 def _transcript(segments: list[Segment], info: Any) -> Transcript:
     return Transcript(
         text="".join(segment.text for segment in segments).strip(),
-        language=info.language,
+        language=language_name(info.language),
         duration=float(info.duration),
         segments=tuple(segments),
     )
