@@ -7,6 +7,7 @@ from modelport.app import App, model
 from modelport.errors import InvalidRequestError, ModelportError, SignatureError
 from modelport.parameters import Parameter
 from modelport.predictor import ModelSpec, Task
+from modelport.transcript import Segment, Transcript, Word
 
 __version__ = "0.1.0"
 
@@ -18,8 +19,11 @@ __all__ = [
     "ModelSpec",
     "ModelportError",
     "Parameter",
+    "Segment",
     "SignatureError",
     "Task",
+    "Transcript",
+    "Word",
     "__version__",
     "model",
 ]

@@ -21,6 +21,13 @@ from pydantic_settings import (
 
 DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
 
+# OpenAI's voice names -> installed voices, in order of preference: female voices prefer hibari's "heart",
+# male ones Piper's "joe"; a speech model takes the first one it serves.
+DEFAULT_VOICE_MAP: dict[str, list[str]] = {
+    **{name: ["heart", "joe"] for name in ("alloy", "coral", "nova", "sage", "shimmer")},
+    **{name: ["joe", "heart"] for name in ("ash", "ballad", "echo", "fable", "onyx", "verse")},
+}
+
 
 class Settings(BaseSettings):
     """How `modelport serve` runs."""
@@ -43,6 +50,10 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
     """Largest request body accepted, in bytes; a larger one is answered with 413."""
+
+    voice_map: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_VOICE_MAP))
+    """OpenAI voice names (alloy, ash, ...) accepted by every speech model: each maps to installed voices in
+    order of preference, and a model speaks with the first of them it serves. JSON in the environment."""
 
     log_level: str = "info"
     """Log level of the server: critical, error, warning, info or debug."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import av
@@ -10,7 +11,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from .helpers import assert_error
+from .helpers import assert_error, sse_json
 
 SAMPLE_RATE = 24_000
 BEEP_SECONDS = 0.08
@@ -154,11 +155,19 @@ def test_unknown_format(http: httpx.Client) -> None:
     assert_error(response, 400, param="response_format")
 
 
-def test_sse_stream_format_refused(http: httpx.Client) -> None:
+def test_sse_stream_format(http: httpx.Client) -> None:
     response = http.post(
-        "/v1/audio/speech", json={"model": "tones", "voice": "mid", "input": TEXT, "stream_format": "sse"}
+        "/v1/audio/speech",
+        json={"model": "tones", "voice": "mid", "input": TEXT, "stream_format": "sse", "response_format": "pcm"},
     )
-    assert_error(response, 400, param="stream_format")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_json(response.text)
+    assert {event["type"] for event in events[:-1]} == {"speech.audio.delta"}
+    assert events[-1]["type"] == "speech.audio.done"
+    assert events[-1]["usage"]["input_tokens"] > 0
+    audio = b"".join(base64.b64decode(event["audio"]) for event in events[:-1])
+    assert len(audio) == _pcm_bytes(TEXT, 1.0)
 
 
 @pytest.mark.anyio

@@ -155,7 +155,7 @@ def test_missing_model(http: httpx.Client) -> None:
 def test_unknown_response_format(http: httpx.Client) -> None:
     response = http.post(
         "/v1/audio/transcriptions",
-        data={"model": "audio-length", "response_format": "srt"},
+        data={"model": "audio-length", "response_format": "docx"},
         files={"file": ("tone.wav", _tone("wav", "pcm_s16le", 16_000))},
     )
     assert_error(response, 400, param="response_format")

@@ -76,7 +76,14 @@ def test_models_reports_a_broken_signature(environment: dict[str, str], tmp_path
 def test_no_target_means_the_built_in_models(environment: dict[str, str]) -> None:
     result = modelport("models", env=environment)
     assert result.returncode == 0, result.stderr
-    assert "qwen2.5-coder-0.5b-instruct\tchat" in result.stdout
+    for line in (
+        "qwen2.5-coder-0.5b-instruct\tchat",
+        "whisper-base\ttranscription",
+        "whisper-tiny.en\ttranscription",
+        "hibari\tspeech",
+        "piper-joe\tspeech",
+    ):
+        assert line in result.stdout
 
 
 def test_serve_help_describes_every_option(environment: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from modelport.audio.formats import (
     AudioFormat,
 )
 from modelport.audio.resample import resample, to_mono
+from modelport.audio.stream import AudioStreamEncoder
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -17,6 +18,7 @@ __all__ = [
     "PCM_SAMPLE_RATE",
     "AudioDecodeError",
     "AudioFormat",
+    "AudioStreamEncoder",
     "decode_audio",
     "encode_audio",
     "resample",

@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 # Module name -> the pip extra that installs its dependencies.
 BUILTIN_MODULES: dict[str, str] = {
     "modelport.builtin.llama": "chat",
+    "modelport.builtin.whisper": "speech",
+    "modelport.builtin.hibari": "speech",
+    "modelport.builtin.piper": "piper",
 }
 
 

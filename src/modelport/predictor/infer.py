@@ -26,6 +26,9 @@ from modelport.predictor.spec import (
     TaskSignature,
     TranscriptionSignature,
 )
+from modelport.transcript import Transcript
+
+_TRANSCRIPTION_RESULTS = (str, Transcript, str | Transcript)
 
 
 def build_spec(
@@ -47,7 +50,7 @@ def build_spec(
     chosen = _infer_task(params, returns, qualname) if task is None else _parse_task(task, qualname)
     signature = _CHECKS[chosen](params, returns, qualname)
     is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
-    if chosen is Task.CHAT:
+    if chosen is Task.CHAT or (isinstance(signature, SpeechSignature | TranscriptionSignature) and signature.streams):
         _check_chat_sync_async(function, returns, qualname)
     if is_class:
         _check_init(target, qualname)
@@ -267,13 +270,20 @@ def _check_speech(params: dict[str, ParamSpec], returns: Any, qualname: str) -> 
             "a speech function takes exactly one required str parameter, the text to speak, besides its voice",
         )
     base, marker = hints.split_annotated(returns)
+    # Either one array, or an iterator of arrays (say, one per sentence) that the server streams as it comes.
+    item = hints.iterator_item(base)
+    if item is not None:
+        base, item_marker = hints.split_annotated(item[0])
+        marker = marker or item_marker
     if not isinstance(marker, Parameter.Audio) or not hints.is_ndarray(base):
         raise SignatureError(
             qualname,
             "a speech function returns Annotated[np.ndarray, Parameter.Audio(sample_rate=...)] "
-            f"(float32, (F,) or (F, C)), not {hints.describe(returns)}",
+            "(float32, (F,) or (F, C)) or an iterator of such arrays, not "
+            f"{hints.describe(returns)}",
         )
     return SpeechSignature(
+        streams=item is not None,
         text=texts[0].name,
         voice_param=voice.name,
         voices=voices,
@@ -295,12 +305,18 @@ def _check_transcription(params: dict[str, ParamSpec], returns: Any, qualname: s
     if not audio.required:
         raise SignatureError(qualname, "the audio parameter must be required", audio.name)
     _only_one_required(params, {audio.name}, qualname, "transcription")
-    if hints.split_annotated(returns)[0] is not str:
+    base = hints.split_annotated(returns)[0]
+    # A Transcript, or an iterator of them: the transcript so far each time it grows, the last one whole.
+    item = hints.iterator_item(base)
+    streams = item is not None and hints.split_annotated(item[0])[0] is Transcript
+    if base not in _TRANSCRIPTION_RESULTS and not streams:
         raise SignatureError(
-            qualname, f"a transcription function returns str (the text), not {hints.describe(returns)}"
+            qualname,
+            "a transcription function returns str (the text), a Transcript, or an iterator of Transcripts, "
+            f"not {hints.describe(returns)}",
         )
     marker = typing.cast(Parameter.Audio, audio.marker)
-    return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate)
+    return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate, streams=streams)
 
 
 def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> ImageSignature:

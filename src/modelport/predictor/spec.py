@@ -56,12 +56,16 @@ class SpeechSignature:
     sample_rate: int
     speed_param: str | None = None
     speed: Parameter.AudioSpeed | None = None
+    # The predictor returns an iterator of sample arrays (streamed as they come) instead of one array.
+    streams: bool = False
 
 
 @dataclass(frozen=True)
 class TranscriptionSignature:
     audio: str
     sample_rate: int
+    # The predictor yields the transcript as it grows (streamed as text deltas) instead of returning it.
+    streams: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`/v1/audio/*` request models; transcription responses reuse the openai package's types."""
+"""`/v1/audio/*` request models and events; transcription responses reuse the openai package's types."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
-TranscriptionFormat = Literal["json", "text"]
+TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 MAX_SPEECH_INPUT = 4096
 
@@ -31,11 +31,57 @@ class SpeechRequest(BaseModel):
         return self.voice if isinstance(self.voice, str) else self.voice.get("id", "")
 
 
-class TranscriptionForm(BaseModel):
-    """The non-file fields of the multipart body of `POST /v1/audio/transcriptions`."""
+class TranslationForm(BaseModel):
+    """The non-file fields of the multipart body of `POST /v1/audio/translations`."""
 
     model: str
-    language: str | None = None
     prompt: str | None = None
     response_format: TranscriptionFormat = "json"
     temperature: float | None = Field(default=None, ge=0, le=1)
+    vad_filter: bool | None = None
+    """Not OpenAI's: skip the stretches without speech before transcribing (models with a `vad_filter`)."""
+
+
+class TranscriptionForm(TranslationForm):
+    """The non-file fields of the multipart body of `POST /v1/audio/transcriptions`."""
+
+    language: str | None = None
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(
+        default_factory=list, alias="timestamp_granularities[]"
+    )
+    stream: bool | None = None
+
+
+class SpeechUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class SpeechAudioDeltaEvent(BaseModel):
+    """A piece of the audio of a `stream_format=sse` speech response, base64-encoded."""
+
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str
+
+
+class SpeechAudioDoneEvent(BaseModel):
+    """The last event of a `stream_format=sse` speech response."""
+
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage
+
+
+class SpeechModelVoices(BaseModel):
+    """One speech model's voices, and the OpenAI voice names it answers to."""
+
+    model: str
+    voices: list[str]
+    aliases: dict[str, str]
+
+
+class VoiceList(BaseModel):
+    """The body of `GET /v1/audio/voices`."""
+
+    object: Literal["list"] = "list"
+    data: list[SpeechModelVoices]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import PredictorError
+from modelport.transcript import Transcript
 
 MAX_AUDIO_CHANNELS = 8
 
@@ -52,7 +53,34 @@ def check_audio(model: str, value: Any) -> np.ndarray:
     return value
 
 
+def check_audio_piece(model: str, value: Any) -> np.ndarray:
+    """One piece from a streaming speech function: like `check_audio`, but it may be empty."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim in (1, 2) and value.shape[0] == 0:
+        return value
+    return check_audio(model, value)
+
+
 def check_text(model: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _broken(model, f"a transcription function returns str, not {_describe(value)}")
+        raise _broken(model, f"a transcription function returns str or a Transcript, not {_describe(value)}")
     return value
+
+
+def check_transcript(model: str, value: Any) -> Transcript:
+    """A `Transcript`, made from the text when the function returned `str`."""
+    if isinstance(value, Transcript):
+        if not isinstance(value.text, str):
+            raise _broken(model, f"a Transcript's text is a str, not {_describe(value.text)}")
+        return value
+    return Transcript(text=check_text(model, value))
+
+
+def check_transcript_update(model: str, value: Any) -> Transcript:
+    """One yield of a streaming transcription function: the transcript so far."""
+    if not isinstance(value, Transcript):
+        raise _broken(model, f"a streaming transcription function yields Transcripts, not {_describe(value)}")
+    return check_transcript(model, value)
+
+
+def no_transcript(model: str) -> PredictorError:
+    return _broken(model, "a streaming transcription function yielded no transcript")

@@ -1,32 +1,130 @@
-"""Transcription: an upload decoded and resampled to the predictor's rate, then transcribed."""
+"""Transcription and translation: an upload decoded and resampled to the predictor's rate, then transcribed.
+
+Request fields reach the predictor's optional parameters of the same name (`language`, `prompt`,
+`temperature`, `vad_filter`); the server also sets `task="translate"` for `/v1/audio/translations` and
+`word_timestamps=True` when word timestamps are asked for, for predictors that take those parameters.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+
 import anyio.to_thread
+import numpy as np
+from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
+from pydantic import BaseModel
 
 from modelport.audio import AudioDecodeError, decode_audio
 from modelport.errors import InvalidRequestError
 from modelport.predictor import TranscriptionSignature
-from modelport.protocol.audio import TranscriptionForm
+from modelport.protocol.audio import TranscriptionForm, TranslationForm
 from modelport.runtime import Predictor
 from modelport.serving.arguments import optional_arguments
-from modelport.serving.checks import check_text
+from modelport.serving.checks import check_transcript, check_transcript_update, no_transcript
+from modelport.transcript import Transcript
 
-_SERVER_FIELDS = {"model", "file", "response_format"}
+_SERVER_FIELDS = {"model", "file", "response_format", "timestamp_granularities", "stream"}
 
 
-async def create_transcription(predictor: Predictor, form: TranscriptionForm, data: bytes) -> str:
-    """The text of the uploaded audio."""
-    signature = predictor.spec.signature
-    assert isinstance(signature, TranscriptionSignature)
+async def _decode(data: bytes, sample_rate: int) -> np.ndarray:
     if not data:
         raise InvalidRequestError("The uploaded file is empty.", param="file", code="empty_file")
     try:
-        audio = await anyio.to_thread.run_sync(decode_audio, data, signature.sample_rate)
+        return await anyio.to_thread.run_sync(decode_audio, data, sample_rate)
     except AudioDecodeError as exc:
         raise InvalidRequestError(str(exc), param="file", code="invalid_audio") from None
-    arguments = optional_arguments(
-        predictor.spec, form.model_dump(exclude_unset=True), skip=_SERVER_FIELDS | {signature.audio}
-    )
+
+
+def _check_granularities(form: TranslationForm) -> bool:
+    """Whether word timestamps are asked for; they need `verbose_json`, as at OpenAI."""
+    granularities = form.timestamp_granularities if isinstance(form, TranscriptionForm) else []
+    if granularities and form.response_format != "verbose_json":
+        raise InvalidRequestError(
+            "timestamp_granularities[] needs response_format 'verbose_json'.",
+            param="timestamp_granularities",
+        )
+    return "word" in granularities
+
+
+async def _transcripts(
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool
+) -> AsyncIterator[Transcript]:
+    """The transcript as it grows (just the whole one from a predictor that returns it), duration set."""
+    signature = predictor.spec.signature
+    assert isinstance(signature, TranscriptionSignature)
+    words = _check_granularities(form)
+    optional = predictor.spec.optional_params()
+    if translate and "task" not in optional:
+        raise InvalidRequestError(
+            f"The model `{form.model}` does not translate; use /v1/audio/transcriptions.",
+            param="model",
+            code="model_not_supported",
+        )
+    audio = await _decode(data, signature.sample_rate)
+    values = form.model_dump(exclude_unset=True, exclude={"timestamp_granularities"})
+    if translate:
+        values["task"] = "translate"
+    if words:
+        values["word_timestamps"] = True
+    arguments = optional_arguments(predictor.spec, values, skip=_SERVER_FIELDS | {signature.audio})
     arguments[signature.audio] = audio
-    return check_text(predictor.name, await predictor.call(**arguments))
+    duration = audio.shape[0] / signature.sample_rate
+    if not signature.streams:
+        yield _with_duration(check_transcript(predictor.name, await predictor.call(**arguments)), duration)
+        return
+    produced = False
+    async for value in predictor.stream(**arguments):
+        produced = True
+        yield _with_duration(check_transcript_update(predictor.name, value), duration)
+    if not produced:
+        raise no_transcript(predictor.name)
+
+
+def _with_duration(transcript: Transcript, duration: float) -> Transcript:
+    if transcript.duration is not None:
+        return transcript
+    return dataclasses.replace(transcript, duration=duration)
+
+
+async def transcribe(
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False
+) -> Transcript:
+    """The transcript of the uploaded audio (in English when `translate`), its duration always set."""
+    last: Transcript | None = None
+    async for transcript in _transcripts(predictor, form, data, translate=translate):
+        last = transcript
+    assert last is not None
+    return last
+
+
+def _delta(before: Transcript | None, after: Transcript) -> str:
+    """The text `after` adds to `before`: the new tail of the text, or the text of the new segments."""
+    if before is None:
+        return after.text
+    if after.text.startswith(before.text):
+        return after.text[len(before.text) :]
+    return "".join(segment.text for segment in after.segments[len(before.segments) :])
+
+
+async def transcript_events(predictor: Predictor, form: TranslationForm, data: bytes) -> AsyncIterator[BaseModel]:
+    """`transcript.text.delta` as the transcript grows, then `transcript.text.done` with the whole text.
+
+    A predictor that returns its transcript at once gets one delta per segment, all after it finished.
+    """
+    last: Transcript | None = None
+    async for transcript in _transcripts(predictor, form, data, translate=False):
+        deltas = [_delta(last, transcript)]
+        if last is None and len(transcript.segments) > 1 and not _streams(predictor):
+            deltas = [segment.text for segment in transcript.segments]
+        for delta in deltas:
+            if delta:
+                yield TranscriptionTextDeltaEvent(type="transcript.text.delta", delta=delta)
+        last = transcript
+    assert last is not None
+    yield TranscriptionTextDoneEvent(type="transcript.text.done", text=last.text)
+
+
+def _streams(predictor: Predictor) -> bool:
+    signature = predictor.spec.signature
+    return isinstance(signature, TranscriptionSignature) and signature.streams

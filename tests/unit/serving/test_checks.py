@@ -145,5 +145,5 @@ def test_text_accepted(value: str) -> None:
 
 @pytest.mark.parametrize("value", [b"hello", None, ["hello"]])
 def test_text_wrong_type(value: Any) -> None:
-    with broken(f"a transcription function returns str, not a {type(value).__name__}"):
+    with broken(f"a transcription function returns str or a Transcript, not a {type(value).__name__}"):
         check_text("m", value)

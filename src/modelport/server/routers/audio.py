@@ -1,27 +1,85 @@
-"""`POST /v1/audio/speech` and `POST /v1/audio/transcriptions`."""
+"""`/v1/audio/speech`, `/v1/audio/transcriptions`, `/v1/audio/translations` and `/v1/audio/voices`."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import PlainTextResponse, Response
-from openai.types.audio import Transcription
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
-from modelport.predictor import Task
-from modelport.protocol.audio import SpeechRequest, TranscriptionForm
+from modelport.audio import MEDIA_TYPES
+from modelport.config import Settings
+from modelport.predictor import SpeechSignature, Task
+from modelport.protocol.audio import SpeechModelVoices, SpeechRequest, TranscriptionForm, TranslationForm, VoiceList
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
-from modelport.serving.speech import create_speech
-from modelport.serving.transcription import create_transcription
+from modelport.server.sse import sse_response
+from modelport.serving.speech import create_speech, speech_bytes, speech_events, streams, voice_aliases
+from modelport.serving.transcript_formats import render
+from modelport.serving.transcription import transcribe, transcript_events
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
 
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _stream_body(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    # Closing `rest` at once (say, when the client goes away) closes the model's generator too.
+    async with contextlib.aclosing(rest):
+        yield first
+        try:
+            async for data in rest:
+                yield data
+        except Exception:
+            # The status line is gone: all that is left is to end the body early (the client sees it short).
+            logger.exception("speech stream failed")
+
+
 @router.post("/v1/audio/speech", response_class=Response)
-async def speech(request: SpeechRequest, registry: Annotated[Registry, Depends(get_registry)]) -> Response:
-    audio, media_type = await create_speech(predictor_for(registry, request.model, Task.SPEECH), request)
+async def speech(
+    request: SpeechRequest,
+    registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    predictor = predictor_for(registry, request.model, Task.SPEECH)
+    if request.stream_format == "sse":
+        return await sse_response(speech_events(predictor, request, settings.voice_map))
+    if streams(predictor):
+        # The first piece is made before the status is sent, so a bad request still gets its 400.
+        chunks = speech_bytes(predictor, request, settings.voice_map)
+        first = await anext(chunks)
+        return StreamingResponse(_stream_body(first, chunks), media_type=MEDIA_TYPES[request.response_format])
+    audio, media_type = await create_speech(predictor, request, settings.voice_map)
     return Response(content=audio, media_type=media_type)
+
+
+@router.get("/v1/audio/voices")
+async def voices(
+    registry: Annotated[Registry, Depends(get_registry)], settings: Annotated[Settings, Depends(get_settings)]
+) -> VoiceList:
+    """Each speech model's voices, and the OpenAI voice names that map onto them."""
+    data: list[SpeechModelVoices] = []
+    for predictor in registry:
+        signature = predictor.spec.signature
+        if isinstance(signature, SpeechSignature):
+            aliases = voice_aliases(signature, settings.voice_map)
+            data.append(SpeechModelVoices(model=predictor.name, voices=list(signature.voices), aliases=aliases))
+    return VoiceList(data=data)
+
+
+def _respond(body: BaseModel | str) -> Response:
+    if isinstance(body, str):
+        return PlainTextResponse(body)
+    return JSONResponse(body.model_dump(exclude_none=True))
 
 
 @router.post("/v1/audio/transcriptions", response_model=None)
@@ -29,9 +87,21 @@ async def transcriptions(
     form: Annotated[TranscriptionForm, Form()],
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
-) -> Transcription | PlainTextResponse:
+) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    text = await create_transcription(predictor, form, await file.read())
-    if form.response_format == "text":
-        return PlainTextResponse(text)
-    return Transcription(text=text)
+    if form.stream:
+        return await sse_response(transcript_events(predictor, form, await file.read()))
+    transcript = await transcribe(predictor, form, await file.read())
+    words = "word" in form.timestamp_granularities
+    return _respond(render(transcript, form.response_format, words=words, translation=False))
+
+
+@router.post("/v1/audio/translations", response_model=None)
+async def translations(
+    form: Annotated[TranslationForm, Form()],
+    file: Annotated[UploadFile, File()],
+    registry: Annotated[Registry, Depends(get_registry)],
+) -> Response:
+    predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
+    transcript = await transcribe(predictor, form, await file.read(), translate=True)
+    return _respond(render(transcript, form.response_format, words=False, translation=True))
