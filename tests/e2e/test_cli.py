@@ -73,10 +73,11 @@ def test_models_reports_a_broken_signature(environment: dict[str, str], tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_serve_without_a_target(environment: dict[str, str]) -> None:
-    result = modelport("serve", env=environment)
-    assert result.returncode == 2
-    assert "modelport: error: nothing to serve" in result.stderr
+def test_models_without_a_target_lists_the_builtins(environment: dict[str, str]) -> None:
+    # `serve` with no target serves the built-in models; `models` lists them without loading them.
+    result = modelport("models", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert "all-MiniLM-L6-v2\tembeddings\tOnnxSentenceEmbedder" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -16,7 +16,9 @@ from modelport.predictor import ModelSpec
 logger = logging.getLogger(__name__)
 
 # Module name -> the pip extra that installs its dependencies.
-BUILTIN_MODULES: dict[str, str] = {}
+BUILTIN_MODULES: dict[str, str] = {
+    "modelport.builtin.onnx_embeddings": "embeddings",
+}
 
 
 class MissingDependencyError(ImportError):

@@ -17,6 +17,11 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
+    # Extensions beyond OpenAI's API; the openai client sends them through `extra_body`.
+    truncate: bool = False
+    """Cut inputs over the model's maximum length at the limit instead of answering 400."""
+    input_type: str | None = None
+    """The task prefix to apply (say "query" or "document"), for models that declare input types."""
 
 
 class EmbeddingData(BaseModel):
