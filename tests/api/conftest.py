@@ -19,7 +19,7 @@ from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
 from modelport.server import create_app
 
-from . import faulty_models
+from . import embedding_models, faulty_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "secret"
@@ -42,7 +42,7 @@ class LiveServer:
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """Run the app for `settings` with uvicorn in a background thread, on a port the OS picks."""
     # Each server gets its own registry: predictors (and their loaded state) are not shared.
-    registry = Registry(load_targets([str(EXAMPLES), faulty_models.__name__]))
+    registry = Registry(load_targets([str(EXAMPLES), faulty_models.__name__, f"{embedding_models.__name__}:app"]))
     app = create_app(registry, settings)
     # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and without it every
     # response waits ~40 ms for a delayed ACK between its headers and its body.

@@ -92,10 +92,14 @@ class Batcher:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-        while self._queue:
-            piece = self._queue.popleft()
+        self._fail(list(self._queue), BatcherClosedError("the server is shutting down"))
+        self._queue.clear()
+
+    @staticmethod
+    def _fail(batch: list[_Piece], exc: BaseException) -> None:
+        for piece in batch:
             if not piece.future.done():
-                piece.future.set_exception(BatcherClosedError("the server is shutting down"))
+                piece.future.set_exception(exc)
 
     def _waiting_items(self, key: Hashable) -> int:
         return sum(len(piece.items) for piece in self._queue if piece.key == key and not piece.future.done())
@@ -152,10 +156,12 @@ class Batcher:
             rows = await self._run(items, batch[0].key)
             if len(rows) != len(items):
                 raise RuntimeError(f"a batch of {len(items)} items returned {len(rows)} rows")
+        except asyncio.CancelledError:
+            # The batcher is closing: the callers of the batch in flight get an answer too.
+            self._fail(batch, BatcherClosedError("the server is shutting down"))
+            raise
         except Exception as exc:
-            for piece in batch:
-                if not piece.future.done():
-                    piece.future.set_exception(exc)
+            self._fail(batch, exc)
             return
         start = 0
         for piece in batch:
