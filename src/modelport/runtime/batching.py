@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 # Runs one batch: the items of one or more requests, all submitted with `key`; returns one row per item.
 RunBatch = Callable[[list[Any], Hashable], Awaitable[np.ndarray]]
@@ -152,6 +155,7 @@ class Batcher:
 
     async def _run_batch(self, batch: list[_Piece]) -> None:
         items = [item for piece in batch for item in piece.items]
+        logger.debug("batch of %d items from %d pieces", len(items), len(batch))
         try:
             rows = await self._run(items, batch[0].key)
             if len(rows) != len(items):
