@@ -86,6 +86,19 @@ class Predictor:
             raise PredictorError(f"The model `{self.name}` has no method '{name}'.")
         return await self._invoke(functools.partial(method, *args), inspect.iscoroutinefunction(method), kwargs)
 
+    def call_method_inline(self, name: str, *args: Any) -> Any:
+        """Call the model's quick sync method `name` on the calling thread, saving a thread hop for
+        work that takes microseconds (say, counting the tokens of one sentence); errors as for `call`."""
+        method = self.attribute(name)
+        if not callable(method) or inspect.iscoroutinefunction(method):
+            raise PredictorError(f"The model `{self.name}` has no sync method '{name}'.")
+        try:
+            return method(*args)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
     async def _invoke(self, function: Callable[..., Any], is_async: bool, kwargs: dict[str, Any]) -> Any:
         try:
             if is_async:
