@@ -3,7 +3,14 @@ called directly in-process, against sentence-transformers, and with dynamic batc
 
     .venv/bin/python bench/embeddings.py [--st-python /path/to/venv/bin/python]
 
+The sentence-transformers reference runs in a venv of its own, kept out of modelport's (torch must be the
+2.13.0 CPU build that pip takes from local disk; a plain `torch` would pull a multi-GB CUDA build):
+
+    python3 -m venv /tmp/st-venv && /tmp/st-venv/bin/pip install torch==2.13.0 sentence-transformers==6.2.0
+
 Rows (sentences per second, higher is better):
+  direct, 1 sentence       the embedder called in this process one sentence at a time: what one-at-a-time
+                           serving can reach at best
   direct, batch B          the embedder called in this process on the sentences in batches of B (a sweep)
   server, 1 x N            one request of N sentences to a `modelport` server in a subprocess
   server, C clients        C concurrent clients, each sending one sentence per request, batching on
@@ -252,6 +259,7 @@ def main() -> int:
     with server(batching=True) as on_url, server(batching=False) as off_url:
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", flush=True)
+            record("direct in-process, 1 sentence per call", direct_rate(embedder, texts[: args.clients * 4], 1))
             for size in sweep:
                 record(f"direct in-process, batch {size}", direct_rate(embedder, texts[: args.sweep_sentences], size))
             record(f"direct in-process, 1 x {len(texts)} in batches of {batch}", direct_rate(embedder, texts, batch))

@@ -52,10 +52,13 @@ def test_token_ids_through_the_openai_client(client: OpenAI) -> None:
     assert token_vector == text_vector
 
 
-def test_several_token_lists_keep_their_order(http: httpx.Client) -> None:
-    body = embed(http, input=[[1], [2, 3], [4, 5, 6]])
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 0, 1], [2, 1, 0]])
+def test_inputs_of_different_lengths_keep_their_order(http: httpx.Client, order: list[int]) -> None:
+    # The server sorts inputs by length into batches; the answer must come back in the request's order.
+    lists = [[[1], [2, 3], [4, 5, 6]][i] for i in order]
+    body = embed(http, input=lists)
     assert [item["index"] for item in body["data"]] == [0, 1, 2]
-    assert [item["embedding"][:3] for item in body["data"]] == [[1, 1, 1], [2, 2, 3], [3, 4, 6]]
+    assert [item["embedding"][:3] for item in body["data"]] == [[len(ids), ids[0], ids[-1]] for ids in lists]
 
 
 @pytest.mark.parametrize("bad_input", [[[]], [[1], []]])
