@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class EmbeddingRequest(BaseModel):
     """The body of `POST /v1/embeddings`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     model: str
     input: str | list[str] | list[int] | list[list[int]]
