@@ -12,6 +12,7 @@ Rows (sentences per second, higher is better):
   direct, 1 sentence       the embedder called in this process one sentence at a time: what one-at-a-time
                            serving can reach at best
   direct, batch B          the embedder called in this process on the sentences in batches of B (a sweep)
+  direct, sorted           the same on all N sentences, ordered by length first as the server does
   server, 1 x N            one request of N sentences to a `modelport` server in a subprocess
   server, C clients        C concurrent clients, each sending one sentence per request, batching on
   server, C clients, off   the same with MODELPORT_EMBEDDING_BATCHING=false (one request at a time)
@@ -98,6 +99,18 @@ def direct_rate(embedder: OnnxSentenceEmbedder, texts: list[str], size: int) -> 
     start = time.perf_counter()
     for first in range(0, len(texts), size):
         embedder(texts[first : first + size])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def direct_sorted_rate(embedder: OnnxSentenceEmbedder, texts: list[str], size: int) -> float:
+    """Like `direct_rate`, with the texts ordered by token count first, as the server orders a request."""
+    start = time.perf_counter()
+    counts = embedder.count_tokens(texts)
+    order = np.argsort(np.asarray(counts), kind="stable")
+    ordered = [texts[i] for i in order]
+    vectors = np.concatenate([embedder(ordered[first : first + size]) for first in range(0, len(texts), size)])
+    restored = vectors[np.argsort(order)]  # back in the request's order, as the server answers
+    assert len(restored) == len(texts)
     return len(texts) / (time.perf_counter() - start)
 
 
@@ -263,6 +276,8 @@ def main() -> int:
             for size in sweep:
                 record(f"direct in-process, batch {size}", direct_rate(embedder, texts[: args.sweep_sentences], size))
             record(f"direct in-process, 1 x {len(texts)} in batches of {batch}", direct_rate(embedder, texts, batch))
+            # What the server does with a large request: sort by length first, then batch (less padding).
+            record(f"direct in-process, 1 x {len(texts)} sorted by length", direct_sorted_rate(embedder, texts, batch))
             record(large_name, large_request_rate(on_url, texts))
             record(on_name, concurrent_rate(on_url, texts, args.clients, args.per_client))
             record(off_name, concurrent_rate(off_url, texts, args.clients, args.per_client))
