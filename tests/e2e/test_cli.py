@@ -74,16 +74,19 @@ def test_models_reports_a_broken_signature(environment: dict[str, str], tmp_path
 
 
 def test_no_target_means_the_built_in_models(environment: dict[str, str]) -> None:
+    # `serve` with no target serves the built-in models; `models` lists them without loading them.
     result = modelport("models", env=environment)
     assert result.returncode == 0, result.stderr
     for line in (
         "qwen2.5-coder-0.5b-instruct\tchat",
+        "all-MiniLM-L6-v2\tembeddings\tOnnxSentenceEmbedder",
         "whisper-base\ttranscription",
         "whisper-tiny.en\ttranscription",
         "hibari\tspeech",
         "piper-joe\tspeech",
     ):
         assert line in result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_help_describes_every_option(environment: dict[str, str]) -> None:

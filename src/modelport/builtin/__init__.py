@@ -21,6 +21,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "modelport.builtin.whisper": "speech",
     "modelport.builtin.hibari": "speech",
     "modelport.builtin.piper": "piper",
+    "modelport.builtin.onnx_embeddings": "embeddings",
 }
 
 

@@ -10,13 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field
 class EmbeddingRequest(BaseModel):
     """The body of `POST /v1/embeddings`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     model: str
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
+    # Extensions beyond OpenAI's API; the openai client sends them through `extra_body`.
+    truncate: bool = False
+    """Cut inputs over the model's maximum length at the limit instead of answering 400."""
+    input_type: str | None = None
+    """The task prefix to apply (say "query" or "document"), for models that declare input types."""
 
 
 class EmbeddingData(BaseModel):

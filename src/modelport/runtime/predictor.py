@@ -73,11 +73,40 @@ class Predictor:
         logger.exception("model %s failed", self.name, exc_info=exc)
         return PredictorError(f"The model `{self.name}` failed: {type(exc).__name__}: {exc}")
 
+    def attribute(self, name: str) -> Any:
+        """An optional hook or setting the loaded model defines (say, `count_tokens`), or None.
+
+        Looked up on the loaded instance of a class, or on the function itself.
+        """
+        return getattr(self._function(), name, None)
+
     async def call(self, **kwargs: Any) -> Any:
         """Call a one-shot predictor (embeddings, speech, transcription, image) and return its result."""
-        function = self._function()
+        return await self._invoke(self._function(), self.spec.is_async, kwargs)
+
+    async def call_method(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the model's optional method `name` (sync in a thread, or awaited); errors as for `call`."""
+        method = self.attribute(name)
+        if not callable(method):
+            raise PredictorError(f"The model `{self.name}` has no method '{name}'.")
+        return await self._invoke(functools.partial(method, *args), inspect.iscoroutinefunction(method), kwargs)
+
+    def call_method_inline(self, name: str, *args: Any) -> Any:
+        """Call the model's quick sync method `name` on the calling thread, saving a thread hop for
+        work that takes microseconds (say, counting the tokens of one sentence); errors as for `call`."""
+        method = self.attribute(name)
+        if not callable(method) or inspect.iscoroutinefunction(method):
+            raise PredictorError(f"The model `{self.name}` has no sync method '{name}'.")
         try:
-            if self.spec.is_async:
+            return method(*args)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    async def _invoke(self, function: Callable[..., Any], is_async: bool, kwargs: dict[str, Any]) -> Any:
+        try:
+            if is_async:
                 return await function(**kwargs)
             return await anyio.to_thread.run_sync(functools.partial(function, **kwargs))
         except ModelportError:

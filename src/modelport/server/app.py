@@ -15,11 +15,13 @@ from modelport.server.auth import check_api_key
 from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
 from modelport.server.routers import audio, chat, completions, embeddings, health, models
+from modelport.serving.embeddings import EmbeddingBatchers
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     """An app that loads the registry's models at start-up and unloads them at shutdown."""
     settings = settings or Settings()
+    batchers = EmbeddingBatchers(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -27,6 +29,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await batchers.aclose()
             await registry.unload_all()
 
     app = FastAPI(
@@ -37,6 +40,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     )
     app.state.registry = registry
     app.state.settings = settings
+    app.state.embedding_batchers = batchers
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]

@@ -1,37 +1,83 @@
-"""Embeddings: inputs checked, the predictor called once, vectors encoded as floats or base64."""
+"""Embeddings: inputs checked, the predictor called in shared batches, vectors encoded as floats or base64."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from modelport.errors import InvalidRequestError
+from modelport.config import Settings
+from modelport.errors import InvalidRequestError, PredictorError
 from modelport.predictor import EmbeddingSignature
 from modelport.protocol.embeddings import EmbeddingData, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
 from modelport.runtime import Predictor
+from modelport.runtime.batching import Batcher, BatcherClosedError
 from modelport.serving.arguments import optional_arguments
 from modelport.serving.checks import check_embeddings
-from modelport.serving.usage import estimate_tokens
+from modelport.serving.embedding_hooks import (
+    EmbeddingHooks,
+    apply_limit,
+    check_token_ids,
+    parse_input,
+    text_token_counts,
+    with_prefix,
+)
 
-_SERVER_FIELDS = {"model", "input", "encoding_format", "dimensions", "user"}
+_SERVER_FIELDS = {"model", "input", "encoding_format", "dimensions", "user", "truncate", "input_type"}
 
 
-def _texts(request: EmbeddingRequest) -> list[str]:
-    value = request.input
-    if isinstance(value, str):
-        value = [value]
-    if not value:
-        raise InvalidRequestError("'input' must not be empty.", param="input")
-    if not all(isinstance(item, str) for item in value):
-        raise InvalidRequestError(
-            f"The model `{request.model}` takes text input; token-id input is not supported by it.",
-            param="input",
-        )
-    texts = [item for item in value if isinstance(item, str)]
-    if any(text == "" for text in texts):
-        raise InvalidRequestError("'input' must not contain empty strings.", param="input")
-    return texts
+@dataclass(frozen=True)
+class _Call:
+    """What a batch shares: the kind of input and the options; requests merge only when these are equal."""
+
+    tokens: bool
+    arguments: tuple[tuple[str, Any], ...]
+    dimensions: int | None
+
+
+class EmbeddingBatchers:
+    """One `Batcher` per embedding model, made on its first request, configured by the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._batchers: dict[str, Batcher] = {}
+
+    def get(self, predictor: Predictor) -> Batcher:
+        batcher = self._batchers.get(predictor.name)
+        if batcher is None:
+            settings = self._settings
+
+            async def run(items: list[Any], key: Hashable) -> np.ndarray:
+                assert isinstance(key, _Call)
+                return await _run(predictor, items, key)
+
+            batcher = Batcher(
+                run,
+                max_batch_size=settings.embedding_max_batch_size,
+                window=settings.embedding_batch_window_ms / 1000,
+                merge=settings.embedding_batching,
+            )
+            self._batchers[predictor.name] = batcher
+        return batcher
+
+    async def aclose(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.aclose()
+        self._batchers.clear()
+
+
+async def _run(predictor: Predictor, items: list[Any], call: _Call) -> np.ndarray:
+    arguments = dict(call.arguments)
+    if call.tokens:
+        result = await predictor.call_method("embed_tokens", items, **arguments)
+    else:
+        signature = predictor.spec.signature
+        assert isinstance(signature, EmbeddingSignature)
+        result = await predictor.call(**{signature.texts: items}, **arguments)
+    return check_embeddings(predictor.name, result, len(items), call.dimensions)
 
 
 def _dimensions(signature: EmbeddingSignature, request: EmbeddingRequest) -> dict[str, int]:
@@ -59,19 +105,36 @@ def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
     return vector.tolist()  # type: ignore[no-any-return]
 
 
-async def create_embeddings(predictor: Predictor, request: EmbeddingRequest) -> EmbeddingResponse:
+async def create_embeddings(
+    predictor: Predictor, request: EmbeddingRequest, batchers: EmbeddingBatchers | None = None
+) -> EmbeddingResponse:
+    """Check the request against the model, embed its inputs (batched when `batchers` is given), answer."""
     signature = predictor.spec.signature
     assert isinstance(signature, EmbeddingSignature)
-    texts = _texts(request)
+    hooks = EmbeddingHooks.of(predictor)
+    inputs = parse_input(request)
     arguments = optional_arguments(
         predictor.spec,
         request.model_dump(exclude_unset=True),
         skip=_SERVER_FIELDS | {signature.dims_param or ""},
     )
     arguments.update(_dimensions(signature, request))
-    arguments[signature.texts] = texts
-    vectors = check_embeddings(predictor.name, await predictor.call(**arguments), len(texts), request.dimensions)
-    tokens = sum(estimate_tokens(text) for text in texts)
+    items: list[Any]
+    if isinstance(inputs[0], list):
+        token_ids = [ids for ids in inputs if isinstance(ids, list)]
+        check_token_ids(hooks, request, token_ids)
+        counts = apply_limit(hooks, request, [len(ids) for ids in token_ids], measured=True)
+        items = [ids[:count] for ids, count in zip(token_ids, counts, strict=True)]
+    else:
+        items = with_prefix(hooks, request, [text for text in inputs if isinstance(text, str)])
+        counts = apply_limit(
+            hooks, request, await text_token_counts(predictor, hooks, items), measured=hooks.count_tokens is not None
+        )
+    call = _Call(isinstance(inputs[0], list), tuple(sorted(arguments.items())), request.dimensions)
+    # Inputs of similar length share batches, as sentence-transformers does: less padding to compute.
+    order = np.argsort(np.asarray(counts), kind="stable")
+    vectors = (await _embed(predictor, batchers, [items[i] for i in order], call))[np.argsort(order)]
+    tokens = sum(counts)
     return EmbeddingResponse(
         data=[
             EmbeddingData(index=i, embedding=_encode(vector, request.encoding_format))
@@ -80,3 +143,17 @@ async def create_embeddings(predictor: Predictor, request: EmbeddingRequest) -> 
         model=request.model,
         usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
     )
+
+
+async def _embed(predictor: Predictor, batchers: EmbeddingBatchers | None, items: list[Any], call: _Call) -> np.ndarray:
+    try:
+        hash(call)
+    except TypeError:
+        # An option value that cannot be a batch key (a list, say): this request runs alone.
+        batchers = None
+    if batchers is None:
+        return await _run(predictor, items, call)
+    try:
+        return await batchers.get(predictor).submit(items, call)
+    except BatcherClosedError as exc:
+        raise PredictorError(f"The model `{predictor.name}` is shutting down.") from exc

@@ -454,3 +454,43 @@ async def test_cancelled_consumer_closes_the_generator(make: Any) -> None:
             scope.cancel()
     assert scope.cancelled_caught
     assert closed.is_set()
+
+
+class Hooked:
+    """An embedding class with optional hooks, sync and async."""
+
+    max_input_tokens = 8
+
+    def __call__(self, texts: list[str]) -> Embedding:
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        if "boom" in texts:
+            raise RuntimeError("tokenizer exploded")
+        return [len(text.split()) for text in texts]
+
+    async def embed_tokens(self, token_ids: list[list[int]]) -> np.ndarray:
+        return np.ones((len(token_ids), 2), dtype=np.float32)
+
+
+async def test_hooks_of_a_loaded_instance() -> None:
+    hooked = predictor(Hooked())
+    await hooked.load()
+    assert hooked.attribute("max_input_tokens") == 8
+    assert hooked.attribute("missing") is None
+    assert await hooked.call_method("count_tokens", ["a b", "c"]) == [2, 1]
+    assert hooked.call_method_inline("count_tokens", ["a b c"]) == [3]
+    assert (await hooked.call_method("embed_tokens", [[1], [2]])).shape == (2, 2)
+
+
+async def test_hook_failures_name_the_model() -> None:
+    hooked = predictor(Hooked(), name="hooked")
+    await hooked.load()
+    with pytest.raises(PredictorError, match="`hooked` failed: RuntimeError: tokenizer exploded"):
+        await hooked.call_method("count_tokens", ["boom"])
+    with pytest.raises(PredictorError, match="`hooked` failed"):
+        hooked.call_method_inline("count_tokens", ["boom"])
+    with pytest.raises(PredictorError, match="no method 'missing'"):
+        await hooked.call_method("missing")
+    with pytest.raises(PredictorError, match="no sync method 'embed_tokens'"):
+        hooked.call_method_inline("embed_tokens", [[1]])

