@@ -5,61 +5,34 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
+import live_server
+from live_server import LiveServer
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
-from modelport.server import create_app
 
 from . import probe_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "client-secret"
-STARTUP_TIMEOUT = 10.0
 CLIENT_ENV_PREFIXES = ("OPENAI_COMPATIBLE_", "OPENAI_API_KEY", "OPENAI_BASE_URL")
 TIMEOUT_ENV = ("MODELPORT_LLM_TIMEOUT", "MODELPORT_EMBEDDING_TIMEOUT", "MODELPORT_STT_TIMEOUT", "MODELPORT_TTS_TIMEOUT")
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-
-    @property
-    def v1(self) -> str:
-        return f"{self.url}/v1"
-
-
 @contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
-    """Run modelport for `settings` with uvicorn in a background thread, on a port the OS picks."""
+    """A live server of the examples and the probe models, with its own registry."""
+    # The probe models report the size of each call; the server's own batching must not split the
+    # client's requests, so a batch may hold every input a test sends.
+    settings = settings.model_copy(update={"embedding_max_batch_size": 4096})
     registry = Registry(load_targets([str(EXAMPLES), probe_models.__name__]))
-    app = create_app(registry, settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        yield LiveServer(f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT)
-        sock.close()
+    with live_server.serve(registry, settings) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
