@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -142,34 +143,46 @@ def stream_once(url: str, model: str, max_tokens: int) -> Stream:
     return Stream(ttft=first - start, decode_seconds=last - first, tokens=tokens)
 
 
-def measure(url: str, model: str, max_tokens: int, concurrency: list[int]) -> dict[str, float]:
-    stream_once(url, model, 8)  # warm the server
-    singles = [stream_once(url, model, max_tokens) for _ in range(3)]
-    results = {
-        "decode tok/s (1 stream)": sum((s.tokens - 1) / s.decode_seconds for s in singles) / len(singles),
-        "time to first token (ms)": 1000 * sorted(s.ttft for s in singles)[1],
-    }
-    for count in concurrency:
-        outcomes: list[Stream] = []
+def concurrent(url: str, model: str, max_tokens: int, count: int) -> float:
+    """Total tokens per second of `count` streams started together."""
+    outcomes: list[Stream] = []
 
-        def one(into: list[Stream] = outcomes) -> None:
-            into.append(stream_once(url, model, max_tokens))
+    def one(into: list[Stream] = outcomes) -> None:
+        into.append(stream_once(url, model, max_tokens))
 
-        threads = [threading.Thread(target=one) for _ in range(count)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
-        results[f"total tok/s ({count} streams)"] = sum(o.tokens for o in outcomes) / elapsed
-    return results
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(o.tokens for o in outcomes) / (time.perf_counter() - start)
+
+
+def measure(
+    servers: dict[str, str], model: str, max_tokens: int, concurrency: list[int], rounds: int
+) -> dict[str, dict[str, float]]:
+    """Each metric's median over `rounds`, the servers taking turns within every round, so that a busy
+    moment of this shared machine falls on both rather than on one."""
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
+    for url in servers.values():
+        stream_once(url, model, 8)  # warm up
+    for _ in range(rounds):
+        for name, url in servers.items():
+            single = stream_once(url, model, max_tokens)
+            row = samples[name]
+            row.setdefault("decode tok/s (1 stream)", []).append((single.tokens - 1) / single.decode_seconds)
+            row.setdefault("time to first token (ms)", []).append(1000 * single.ttft)
+            for count in concurrency:
+                row.setdefault(f"total tok/s ({count} streams)", []).append(concurrent(url, model, max_tokens, count))
+    return {name: {k: statistics.median(v) for k, v in row.items()} for name, row in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     from modelport.builtin.llama import DEFAULT_NAME, default_model_path
@@ -183,20 +196,29 @@ def main() -> None:
         str(server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-t", threads, "-tb", threads,
         "-np", str(PARALLEL), "-c", str(PARALLEL * CONTEXT_PER_SEQUENCE), "--no-webui",
     ]  # fmt: skip
-    with running(reference_command, port) as url:
-        reference = measure(url, DEFAULT_NAME, args.max_tokens, args.concurrency)
-    port = free_port()
-    ours_command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--log-level", "warning"]
+    ours_port = free_port()
+    ours_command = [sys.executable, "-m", "modelport", "serve", "--port", str(ours_port), "--log-level", "warning"]
     env = {
         "MODELPORT_CHAT_MODEL": str(gguf),
         "MODELPORT_CHAT_MODEL_NAME": DEFAULT_NAME,
         "MODELPORT_CHAT_PARALLEL": str(PARALLEL),
         "MODELPORT_CHAT_CONTEXT": str(CONTEXT_PER_SEQUENCE),
+        # Only the chat model: the other built-ins would load and sit idle beside it.
+        "MODELPORT_BUILTINS": "chat",
     }
-    with running(ours_command, port, env) as url:
-        ours = measure(url, DEFAULT_NAME, args.max_tokens, args.concurrency)
+    # Both servers stay up (idle, they cost no CPU); requests take turns between them.
+    with running(reference_command, port) as reference_url, running(ours_command, ours_port, env) as ours_url:
+        results = measure(
+            {"modelport": ours_url, "llama-server": reference_url},
+            DEFAULT_NAME,
+            args.max_tokens,
+            args.concurrency,
+            args.rounds,
+        )
+    ours, reference = results["modelport"], results["llama-server"]
 
-    print(f"\nchat: {gguf.name}, {threads} threads, {PARALLEL} parallel sequences, max_tokens {args.max_tokens}\n")
+    print(f"\nchat: {gguf.name}, {threads} threads, {PARALLEL} parallel sequences, max_tokens {args.max_tokens}")
+    print(f"medians of {args.rounds} rounds, the two servers taking turns\n")
     print(f"{'metric':<28}{'modelport':>12}{'llama-server':>14}{'ratio':>8}")
     for metric, value in ours.items():
         print(f"{metric:<28}{value:>12.1f}{reference[metric]:>14.1f}{value / reference[metric]:>8.2f}")

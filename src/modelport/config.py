@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     """What to serve: Python files, folders of them, `module` or `module:attr`; comma-separated in the
     environment. Empty means the built-in models."""
 
+    builtins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Which built-in models to serve when there is no target, by extra: chat, embeddings, speech, piper;
+    comma-separated in the environment. Empty means all that are installed."""
+
     host: str = "127.0.0.1"
     """Address to listen on; 0.0.0.0 exposes the server to the network."""
 
@@ -89,7 +93,7 @@ class Settings(BaseSettings):
     """Most inputs in one embedding batch; larger requests are cut into batches of this size, which keeps
     memory bounded. The default measured fastest for the built-in model on a 2-core CPU."""
 
-    @field_validator("targets", "api_keys", mode="before")
+    @field_validator("targets", "api_keys", "builtins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

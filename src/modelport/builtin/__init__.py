@@ -12,6 +12,7 @@ import logging
 
 from modelport.config import Settings
 from modelport.predictor import ModelSpec
+from modelport.runtime.targets import TargetError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,14 @@ class MissingDependencyError(ImportError):
 def builtin_specs(settings: Settings) -> list[ModelSpec]:
     """The specs of every built-in model whose dependencies are installed."""
     specs: list[ModelSpec] = []
-    for module_name in BUILTIN_MODULES:
+    wanted = set(settings.builtins) or set(BUILTIN_MODULES.values())
+    unknown = wanted - set(BUILTIN_MODULES.values())
+    if unknown:
+        known = ", ".join(sorted(set(BUILTIN_MODULES.values())))
+        raise TargetError(f"unknown built-in {', '.join(sorted(unknown))}; choose from {known}")
+    for module_name, extra in BUILTIN_MODULES.items():
+        if extra not in wanted:
+            continue
         try:
             module = importlib.import_module(module_name)
             specs.extend(module.models(settings))

@@ -1,0 +1,27 @@
+"""Choosing which built-in models to serve (modelport.builtin.builtin_specs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelport.builtin import builtin_specs
+from modelport.config import Settings
+from modelport.predictor import Task
+from modelport.runtime import TargetError
+
+
+def test_one_group(tmp_path: Path) -> None:
+    specs = builtin_specs(Settings(builtins=["chat"], cache_dir=tmp_path))
+    assert [(s.name, s.task) for s in specs] == [("qwen2.5-coder-0.5b-instruct", Task.CHAT)]
+
+
+def test_all_by_default(tmp_path: Path) -> None:
+    tasks = {s.task for s in builtin_specs(Settings(cache_dir=tmp_path))}
+    assert tasks == {Task.CHAT, Task.EMBEDDINGS, Task.SPEECH, Task.TRANSCRIPTION}
+
+
+def test_an_unknown_group_is_refused() -> None:
+    with pytest.raises(TargetError, match="unknown built-in images; choose from chat, embeddings, piper, speech"):
+        builtin_specs(Settings(builtins=["images"]))
