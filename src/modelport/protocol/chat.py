@@ -11,6 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_STOP_SEQUENCES = 4
+
+
+def check_stop(value: str | list[str] | None) -> str | list[str] | None:
+    """OpenAI's limit on `stop` sequences, shared by the chat and legacy completions requests."""
+    if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
+        raise ValueError(f"stop takes at most {MAX_STOP_SEQUENCES} sequences")
+    return value
+
 
 class _Wire(BaseModel):
     # Unknown fields are kept, not refused: clients add vendor fields freely.
@@ -161,12 +170,7 @@ class ChatCompletionRequest(_Wire):
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
 
-    @field_validator("stop")
-    @classmethod
-    def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("stop takes at most 4 sequences")
-        return value
+    _check_stop = field_validator("stop")(check_stop)
 
     def message_params(self) -> list[dict[str, Any]]:
         """The messages as plain dicts, shaped like the openai package's `ChatCompletionMessageParam`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from modelport.protocol.chat import StreamOptions
+from modelport.protocol.chat import StreamOptions, check_stop
 
 
 class CompletionRequest(BaseModel):
@@ -30,12 +30,7 @@ class CompletionRequest(BaseModel):
     suffix: str | None = None
     user: str | None = None
 
-    @field_validator("stop")
-    @classmethod
-    def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("stop takes at most 4 sequences")
-        return value
+    _check_stop = field_validator("stop")(check_stop)
 
     def prompts(self) -> list[str | list[int]]:
         """Each prompt of the request: a string or a list of token ids."""

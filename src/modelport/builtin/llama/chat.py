@@ -131,18 +131,10 @@ class LlamaChat:
         offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
         # At run time the messages are plain dicts; the TypedDict union is only their static type.
         prompt = self._prompt([dict(m) for m in messages], offered)
-        params = SamplingParams(
-            max_tokens=max_tokens,
-            temperature=1.0 if temperature is None else temperature,
-            top_p=1.0 if top_p is None else top_p,
-            seed=seed,
-            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-            presence_penalty=presence_penalty or 0.0,
-            frequency_penalty=frequency_penalty or 0.0,
-            logit_bias=self._logit_bias(logit_bias),
-            logprobs=(top_logprobs or 0) if logprobs else None,
-            grammar=grammar,
-        )
+        params = self._sampling(
+            max_tokens, temperature, top_p, seed, stop, presence_penalty, frequency_penalty, logit_bias,
+            logprobs=(top_logprobs or 0) if logprobs else None, grammar=grammar,
+        )  # fmt: skip
         count = n or 1
         # Each choice draws its own sample; with a seed, choice i uses seed + i, so the set is reproducible.
         generations = [
@@ -289,17 +281,10 @@ class LlamaChat:
             yield _completion("", "length")
             yield _completion_usage(len(tokens), 0)
             return
-        params = SamplingParams(
-            max_tokens=max_tokens,
-            temperature=1.0 if temperature is None else temperature,
-            top_p=1.0 if top_p is None else top_p,
-            seed=seed,
-            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-            presence_penalty=presence_penalty or 0.0,
-            frequency_penalty=frequency_penalty or 0.0,
-            logit_bias=self._logit_bias(logit_bias),
+        params = self._sampling(
+            max_tokens, temperature, top_p, seed, stop, presence_penalty, frequency_penalty, logit_bias,
             logprobs=logprobs,
-        )
+        )  # fmt: skip
         async for event in self.engine.submit(tokens, params).events():
             details = None
             if event.logprobs:
@@ -349,6 +334,34 @@ class LlamaChat:
         raise InvalidRequestError(
             f"response_format type must be 'text', 'json_object' or 'json_schema', not {kind!r}.",
             param="response_format",
+        )
+
+    def _sampling(
+        self,
+        max_tokens: int | None,
+        temperature: float | None,
+        top_p: float | None,
+        seed: int | None,
+        stop: str | list[str] | None,
+        presence_penalty: float | None,
+        frequency_penalty: float | None,
+        logit_bias: dict[str, float] | None,
+        *,
+        logprobs: int | None,
+        grammar: str | None = None,
+    ) -> SamplingParams:
+        """OpenAI's request fields as sampling parameters, with OpenAI's defaults for the ones left out."""
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if temperature is None else temperature,
+            top_p=1.0 if top_p is None else top_p,
+            seed=seed,
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+            presence_penalty=presence_penalty or 0.0,
+            frequency_penalty=frequency_penalty or 0.0,
+            logit_bias=self._logit_bias(logit_bias),
+            logprobs=logprobs,
+            grammar=grammar,
         )
 
     def _logit_bias(self, logit_bias: dict[str, float] | None) -> dict[int, float]:
