@@ -14,6 +14,7 @@ import asyncio
 import codecs
 import collections
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -257,7 +258,8 @@ class LlamaEngine:
             if generation.cancelled.is_set():
                 continue
             prompt = generation.prompt
-            slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
+            busy = {s.seq_id for s in self._slots if s.generation is not None}
+            slot = max(free, key=functools.partial(_preference, prompt=prompt, busy=busy))
             # Keep the shared prefix in the cache; at least one prompt token must be decoded for logits.
             keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
             llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
@@ -274,9 +276,8 @@ class LlamaEngine:
 
     def _iterate(self) -> None:
         self._step += 1
-        entries: list[tuple[int, list[int], int, bool]] = []
         budget = self.n_batch
-        sampling: list[tuple[_Slot, int]] = []
+        feeds: dict[int, list[int]] = {}
         # Slots that are decoding take one token each first; prompts fill the rest of the batch.
         for slot in sorted(self._active(), key=lambda s: len(s.pending)):
             assert slot.generation is not None
@@ -285,14 +286,21 @@ class LlamaEngine:
                 continue
             if budget == 0:
                 break
-            feed = slot.pending[:budget]
-            done = len(feed) == len(slot.pending)
-            entries.append((slot.seq_id, feed, len(slot.cached), done))
-            budget -= len(feed)
-            if done:
-                sampling.append((slot, sum(len(e[1]) for e in entries) - 1))
-        if not entries:
+            feeds[slot.seq_id] = slot.pending[:budget]
+            budget -= len(feeds[slot.seq_id])
+        if not feeds:
             return
+        # In the batch, sequences go in id order, so consecutive ids can share one ubatch.
+        entries: list[tuple[int, list[int], int, bool]] = []
+        sampling: list[tuple[_Slot, int]] = []
+        position = 0
+        for seq_id in sorted(feeds):
+            slot, feed = self._slots[seq_id], feeds[seq_id]
+            done = len(feed) == len(slot.pending)
+            entries.append((seq_id, feed, len(slot.cached), done))
+            position += len(feed)
+            if done:
+                sampling.append((slot, position - 1))
         self._fill_batch(entries)
         status = llama_cpp.llama_decode(self.context.ctx, self.batch)
         if status != 0:
@@ -376,6 +384,13 @@ class LlamaEngine:
             slot.sampler.close()
         slot.generation = slot.sampler = slot.decoder = slot.stops = None
         slot.pending = []
+
+
+def _preference(slot: _Slot, *, prompt: list[int], busy: set[int]) -> tuple[int, bool, int]:
+    """How well a free slot suits a prompt: the longest cached prefix first; then a slot next to a busy one,
+    since llama.cpp decodes only consecutive sequence ids in one ubatch and scattered slots would split a
+    step into several; then the least recently used."""
+    return _common_prefix(slot.cached, prompt), bool({slot.seq_id - 1, slot.seq_id + 1} & busy), -slot.last_used
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
