@@ -7,7 +7,6 @@ server runs it once per prompt and per `n`, re-indexes the choices, and assemble
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from openai.types.completion_choice import Logprobs
 from modelport.errors import InvalidRequestError, ModelportError, PredictorError
 from modelport.protocol.completions import CompletionRequest
 from modelport.runtime import Predictor
+from modelport.runtime.streams import merge
 
 _SAMPLING = (
     "max_tokens",
@@ -63,48 +63,33 @@ async def completion_chunks(
         (prompt, index * (request.n or 1) + k) for index, prompt in enumerate(prompts) for k in range(request.n or 1)
     ]
     completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-    queue: asyncio.Queue[Completion | BaseException | None] = asyncio.Queue()
 
-    async def run(prompt: str | list[int], index: int) -> None:
+    async def indexed(prompt: str | list[int], index: int) -> AsyncIterator[Completion]:
         try:
             async for chunk in hook(prompt, **sampling):
                 for choice in chunk.choices:
                     choice.index = index
-                queue.put_nowait(chunk)
-        except ModelportError as exc:
-            queue.put_nowait(exc)
+                yield chunk
+        except ModelportError:
+            raise
         except Exception as exc:
-            queue.put_nowait(PredictorError(f"The model `{predictor.name}` failed: {type(exc).__name__}: {exc}"))
-        finally:
-            queue.put_nowait(None)
+            raise PredictorError(f"The model `{predictor.name}` failed: {type(exc).__name__}: {exc}") from exc
 
-    tasks = [asyncio.create_task(run(prompt, index)) for prompt, index in choices]
     prompt_tokens = completion_tokens = 0
-    try:
-        remaining = len(tasks)
-        while remaining:
-            item = await queue.get()
-            if item is None:
-                remaining -= 1
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            if item.usage is not None:
-                prompt_tokens += item.usage.prompt_tokens
-                completion_tokens += item.usage.completion_tokens
-            if not item.choices:
-                continue
-            item.id, item.model, item.created, item.object, item.usage = (
-                completion_id,
-                request.model,
-                created,
-                "text_completion",
-                None,
-            )
-            yield item
-    finally:
-        for task in tasks:
-            task.cancel()
+    async for item in merge([indexed(prompt, index) for prompt, index in choices]):
+        if item.usage is not None:
+            prompt_tokens += item.usage.prompt_tokens
+            completion_tokens += item.usage.completion_tokens
+        if not item.choices:
+            continue
+        item.id, item.model, item.created, item.object, item.usage = (
+            completion_id,
+            request.model,
+            created,
+            "text_completion",
+            None,
+        )
+        yield item
     if with_usage:
         usage = CompletionUsage(
             prompt_tokens=prompt_tokens,

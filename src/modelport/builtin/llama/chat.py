@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from modelport.builtin.llama.engine import Event, LlamaEngine
 from modelport.builtin.llama.prompt import ChatTemplate
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.errors import InvalidRequestError
+from modelport.runtime.streams import merge
 
 
 def _chunk(
@@ -140,21 +140,10 @@ class LlamaChat:
         generations = [
             self.engine.submit(prompt, replace(params, seed=None if seed is None else seed + i)) for i in range(count)
         ]
-        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None] = asyncio.Queue()
-        tasks = [
-            asyncio.create_task(self._choice(index, generation.events(), mode, names, queue))
-            for index, generation in enumerate(generations)
-        ]
+        choices = [self._choice(i, generation.events(), mode, names) for i, generation in enumerate(generations)]
         usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
         try:
-            remaining = count
-            while remaining:
-                item = await queue.get()
-                if item is None:
-                    remaining -= 1
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
+            async for item in merge(choices):
                 if item.usage is not None:
                     usage.completion_tokens += item.usage.completion_tokens
                     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
@@ -163,8 +152,6 @@ class LlamaChat:
         finally:
             for generation in generations:
                 generation.cancel()
-            for task in tasks:
-                task.cancel()
         yield ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
 
     async def _choice(
@@ -173,29 +160,25 @@ class LlamaChat:
         events: AsyncIterator[Event],
         mode: str,
         names: list[str],
-        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None],
-    ) -> None:
-        try:
-            held = ""
-            deciding = mode != "none"
-            async for event in events:
-                text = event.text
-                if deciding:
-                    held, text = held + text, ""
-                    if event.finish_reason is None:
-                        if mode == "required" or tooling.could_be_tool_call(held):
-                            continue
-                        # Not a tool call after all: stream from here on.
-                        deciding, held, text = False, "", held
-                if event.finish_reason is not None:
-                    self._finish(index, event, held if deciding else None, text, names, queue)
-                    break
-                if text or event.logprobs:
-                    queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
-        except BaseException as exc:
-            queue.put_nowait(exc)
-        finally:
-            queue.put_nowait(None)
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """One choice's chunks; a tool call is held back until it is whole, then sent as OpenAI's deltas."""
+        held = ""
+        deciding = mode != "none"
+        async for event in events:
+            text = event.text
+            if deciding:
+                held, text = held + text, ""
+                if event.finish_reason is None:
+                    if mode == "required" or tooling.could_be_tool_call(held):
+                        continue
+                    # Not a tool call after all: stream from here on.
+                    deciding, held, text = False, "", held
+            if event.finish_reason is not None:
+                for chunk in self._finish(index, event, held if deciding else None, text, names):
+                    yield chunk
+                return
+            if text or event.logprobs:
+                yield _chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event))
 
     def _finish(
         self,
@@ -204,14 +187,15 @@ class LlamaChat:
         held: str | None,
         text: str,
         names: list[str],
-        queue: asyncio.Queue[ChatCompletionChunk | BaseException | None],
-    ) -> None:
+    ) -> list[ChatCompletionChunk]:
+        """The last chunks of a choice: a held tool call or text, the finish reason, then its usage."""
+        chunks: list[ChatCompletionChunk] = []
         reason = event.finish_reason
         if held is not None:
             calls = tooling.parse_tool_calls(held, names)
             if calls:
                 for position, call in enumerate(calls):
-                    queue.put_nowait(
+                    chunks.append(
                         _chunk(
                             index,
                             chunk_types.ChoiceDelta(
@@ -227,7 +211,7 @@ class LlamaChat:
                             ),
                         )
                     )
-                    queue.put_nowait(
+                    chunks.append(
                         _chunk(
                             index,
                             chunk_types.ChoiceDelta(
@@ -241,14 +225,15 @@ class LlamaChat:
                         )
                     )
                 reason = "tool_calls" if reason == "stop" else reason
-                queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
-                queue.put_nowait(self._usage_chunk(event))
-                return
+                chunks.append(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
+                chunks.append(self._usage_chunk(event))
+                return chunks
             text = held
         if text or event.logprobs:
-            queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
-        queue.put_nowait(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
-        queue.put_nowait(self._usage_chunk(event))
+            chunks.append(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
+        chunks.append(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
+        chunks.append(self._usage_chunk(event))
+        return chunks
 
     async def complete(
         self,
