@@ -131,6 +131,44 @@ class LlamaEngine:
     # Lifecycle
 
     def start(self) -> None:
+        """Load the model on the scheduler thread and return once it serves, or raise why it cannot."""
+        # llama.cpp computes with an OpenMP team bound to the thread that calls it. A second thread's team
+        # runs beside the first one's idle, spinning workers and decodes about a third slower, so every
+        # llama.cpp call that computes (load, warm-up, decode) happens on the scheduler thread.
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._main, args=(ready, failure), name="llama-scheduler", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _main(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        try:
+            self._load()
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        try:
+            self._run()
+        finally:
+            llama_cpp.llama_batch_free(self.batch)
+            self.context.close()
+            self.model.close()
+
+    def _load(self) -> None:
         # llama.cpp logs every load detail to stderr through this logger unless it is told otherwise.
         logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
         llama_cpp.llama_backend_init()
@@ -141,6 +179,9 @@ class LlamaEngine:
         context_params.n_batch = self.n_batch
         context_params.n_ubatch = self.n_batch
         context_params.n_seq_max = self.n_parallel
+        # A step needs logits for at most one token per sequence; reserving room for a whole batch of them
+        # (the default) makes the compute buffer 300 MB instead of 40 and every decode slower.
+        context_params.n_outputs_max = self.n_parallel
         context_params.n_threads = self.n_threads
         context_params.n_threads_batch = self.n_threads
         # Each sequence gets its own share of the cache, so one long conversation cannot starve the others.
@@ -151,26 +192,17 @@ class LlamaEngine:
         self.n_vocab = self.model.n_vocab()
         self._slots = [_Slot(seq_id=i) for i in range(self.n_parallel)]
         self._warm_up()
-        self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopping = True
-            self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        llama_cpp.llama_batch_free(self.batch)
-        self.context.close()
-        self.model.close()
 
     def _warm_up(self) -> None:
-        # The first decodes are several times slower than the rest; pay for them before serving.
+        # The first decodes of each shape are several times slower than the rest; pay for a prompt's and a
+        # decode step's before serving.
         tokens = self.tokenize("Hello, warm-up.", special=False)
         for _ in range(2):
             self._fill_batch([(0, tokens, 0, True)])
             llama_cpp.llama_decode(self.context.ctx, self.batch)
+            for step in range(4):
+                self._fill_batch([(0, tokens[:1], len(tokens) + step, True)])
+                llama_cpp.llama_decode(self.context.ctx, self.batch)
             llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
 
     # Text

@@ -1,8 +1,13 @@
-"""How the scheduler picks a slot for a new prompt (modelport.builtin.llama.engine)."""
+"""How the scheduler picks a slot for a new prompt, and how a failed load is reported
+(modelport.builtin.llama.engine)."""
 
 from __future__ import annotations
 
-from modelport.builtin.llama.engine import _common_prefix, _preference, _Slot
+from pathlib import Path
+
+import pytest
+
+from modelport.builtin.llama.engine import LlamaEngine, _common_prefix, _preference, _Slot
 
 
 def best(slots: list[_Slot], prompt: list[int], busy: set[int]) -> int:
@@ -30,3 +35,12 @@ def test_then_a_slot_next_to_a_busy_one() -> None:
 def test_then_the_least_recently_used() -> None:
     slots = [_Slot(0, last_used=5), _Slot(4, last_used=2)]
     assert best(slots, [1], busy=set()) == 4
+
+
+def test_a_model_that_fails_to_load_raises_from_start(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    engine = LlamaEngine(str(broken), n_parallel=1, n_ctx_per_sequence=64)
+    with pytest.raises(ValueError, match=r"broken\.gguf"):
+        engine.start()
+    engine.stop()  # stopping an engine that never started is harmless
