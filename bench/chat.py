@@ -1,6 +1,6 @@
 """Chat serving, modelport against llama.cpp's own llama-server, on the same GGUF, threads and machine.
 
-    .venv/bin/python bench/chat.py [--max-tokens 128] [--concurrency 1 4 8]
+    .venv/bin/python bench/chat.py [--max-tokens 128] [--concurrency 1 4 8] [--rounds 5]
 
 llama-server is built once from the llama.cpp source vendored in the pinned llama-cpp-python sdist (from
 PyPI) into ~/.cache/modelport/bench. The two servers run one after the other, never together, each with 8
@@ -161,28 +161,29 @@ def concurrent(url: str, model: str, max_tokens: int, count: int) -> float:
 
 def measure(
     servers: dict[str, str], model: str, max_tokens: int, concurrency: list[int], rounds: int
-) -> dict[str, dict[str, float]]:
-    """Each metric's median over `rounds`, the servers taking turns within every round, so that a busy
-    moment of this shared machine falls on both rather than on one."""
+) -> dict[str, dict[str, list[float]]]:
+    """Each metric's samples over `rounds`. The servers take turns within every round and swap who goes
+    first each round, so that a busy moment of this shared machine, or a drift, falls on both alike."""
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
     for url in servers.values():
         stream_once(url, model, 8)  # warm up
-    for _ in range(rounds):
-        for name, url in servers.items():
+    order = list(servers.items())
+    for round_number in range(rounds):
+        for name, url in order if round_number % 2 == 0 else order[::-1]:
             single = stream_once(url, model, max_tokens)
             row = samples[name]
             row.setdefault("decode tok/s (1 stream)", []).append((single.tokens - 1) / single.decode_seconds)
             row.setdefault("time to first token (ms)", []).append(1000 * single.ttft)
             for count in concurrency:
                 row.setdefault(f"total tok/s ({count} streams)", []).append(concurrent(url, model, max_tokens, count))
-    return {name: {k: statistics.median(v) for k, v in row.items()} for name, row in samples.items()}
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     from modelport.builtin.llama import DEFAULT_NAME, default_model_path
@@ -218,10 +219,15 @@ def main() -> None:
     ours, reference = results["modelport"], results["llama-server"]
 
     print(f"\nchat: {gguf.name}, {threads} threads, {PARALLEL} parallel sequences, max_tokens {args.max_tokens}")
-    print(f"medians of {args.rounds} rounds, the two servers taking turns\n")
-    print(f"{'metric':<28}{'modelport':>12}{'llama-server':>14}{'ratio':>8}")
-    for metric, value in ours.items():
-        print(f"{metric:<28}{value:>12.1f}{reference[metric]:>14.1f}{value / reference[metric]:>8.2f}")
+    print(f"medians of {args.rounds} rounds (min-max in brackets), the two servers taking turns\n")
+    print(f"{'metric':<26}{'modelport':>22}{'llama-server':>22}{'ratio':>8}")
+    for metric, values in ours.items():
+        mine, theirs = statistics.median(values), statistics.median(reference[metric])
+        print(f"{metric:<26}{spread(values):>22}{spread(reference[metric]):>22}{mine / theirs:>8.2f}")
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} [{min(values):.0f}-{max(values):.0f}]"
 
 
 if __name__ == "__main__":

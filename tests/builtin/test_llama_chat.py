@@ -200,6 +200,7 @@ def test_streamed_tool_call_follows_openai_deltas(client: OpenAI) -> None:
     assert first.function is not None
     assert first.function.name == "get_weather"
     assert all(d.id is None and d.function is not None and d.function.name is None for d in rest)
+    assert len(rest) > 1  # the arguments stream as they are generated, not as one piece at the end
     arguments = "".join((d.function.arguments or "") for d in deltas if d.function)
     assert json.loads(arguments)["city"]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
@@ -258,7 +259,10 @@ def test_json_object_output_parses(client: OpenAI) -> None:
 
 def test_multi_turn_with_tool_results(client: OpenAI) -> None:
     messages: list[Any] = [
-        {"role": "system", "content": "You are terse."},
+        {
+            "role": "system",
+            "content": "You are a helpful assistant. When a tool result is given, answer in one sentence using it.",
+        },
         {"role": "user", "content": "Weather in Paris?"},
         {
             "role": "assistant",
@@ -276,10 +280,14 @@ def test_multi_turn_with_tool_results(client: OpenAI) -> None:
     response = client.chat.completions.create(
         model=MODEL,
         messages=messages,
-        tools=[WEATHER],
+        tools=[WEATHER],  # type: ignore[list-item]
+        # Under `auto` this 0.5B model calls the tool again rather than use its result; the answering turn
+        # keeps the tools in the conversation but allows no call.
+        tool_choice="none",
         temperature=0,
-        max_tokens=60,  # type: ignore[list-item]
+        max_tokens=60,
     )
+    assert not response.choices[0].message.tool_calls
     assert "21" in (response.choices[0].message.content or "")
 
 

@@ -34,6 +34,19 @@ def _chunk(
     )
 
 
+def _tool_call_chunk(index: int, delta: tooling.ToolCallDelta) -> ChatCompletionChunk:
+    """OpenAI's shape: the first delta of a call has its id, type and name (and the role, for the first
+    call), the later ones only argument text."""
+    if delta.id is None:
+        function = chunk_types.ChoiceDeltaToolCallFunction(arguments=delta.arguments)
+        call = chunk_types.ChoiceDeltaToolCall(index=delta.index, function=function)
+        return _chunk(index, chunk_types.ChoiceDelta(tool_calls=[call]))
+    function = chunk_types.ChoiceDeltaToolCallFunction(name=delta.name, arguments=delta.arguments)
+    call = chunk_types.ChoiceDeltaToolCall(index=delta.index, id=delta.id, type="function", function=function)
+    role = "assistant" if delta.index == 0 else None
+    return _chunk(index, chunk_types.ChoiceDelta(role=role, tool_calls=[call]))
+
+
 def _logprobs(event: Event) -> chunk_types.ChoiceLogprobs | None:
     if not event.logprobs:
         return None
@@ -161,13 +174,24 @@ class LlamaChat:
         mode: str,
         names: list[str],
     ) -> AsyncIterator[ChatCompletionChunk]:
-        """One choice's chunks; a tool call is held back until it is whole, then sent as OpenAI's deltas."""
+        """One choice's chunks. Output that may be a tool call is held back; once a call's name is known it
+        streams as OpenAI's deltas, and output that turns out not to be one is sent as text."""
         held = ""
-        deciding = mode != "none"
+        calls = tooling.ToolCallStream(names) if mode != "none" else None
+        deciding = calls is not None
         async for event in events:
             text = event.text
-            if deciding:
+            if calls is not None and deciding:
                 held, text = held + text, ""
+                for delta in calls.feed(event.text):
+                    yield _tool_call_chunk(index, delta)
+                if calls.started:
+                    if event.finish_reason is not None:
+                        reason = "tool_calls" if event.finish_reason == "stop" else event.finish_reason
+                        yield _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason)
+                        yield self._usage_chunk(event)
+                        return
+                    continue
                 if event.finish_reason is None:
                     if mode == "required" or tooling.could_be_tool_call(held):
                         continue
@@ -188,42 +212,16 @@ class LlamaChat:
         text: str,
         names: list[str],
     ) -> list[ChatCompletionChunk]:
-        """The last chunks of a choice: a held tool call or text, the finish reason, then its usage."""
+        """The last chunks of a choice: a held tool call (in a shape only the whole output shows) or text,
+        the finish reason, then its usage."""
         chunks: list[ChatCompletionChunk] = []
         reason = event.finish_reason
         if held is not None:
             calls = tooling.parse_tool_calls(held, names)
             if calls:
                 for position, call in enumerate(calls):
-                    chunks.append(
-                        _chunk(
-                            index,
-                            chunk_types.ChoiceDelta(
-                                role="assistant" if position == 0 else None,
-                                tool_calls=[
-                                    chunk_types.ChoiceDeltaToolCall(
-                                        index=position,
-                                        id=call.id,
-                                        type="function",
-                                        function=chunk_types.ChoiceDeltaToolCallFunction(name=call.name, arguments=""),
-                                    )
-                                ],
-                            ),
-                        )
-                    )
-                    chunks.append(
-                        _chunk(
-                            index,
-                            chunk_types.ChoiceDelta(
-                                tool_calls=[
-                                    chunk_types.ChoiceDeltaToolCall(
-                                        index=position,
-                                        function=chunk_types.ChoiceDeltaToolCallFunction(arguments=call.arguments),
-                                    )
-                                ],
-                            ),
-                        )
-                    )
+                    chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, "", call.id, call.name)))
+                    chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, call.arguments)))
                 reason = "tool_calls" if reason == "stop" else reason
                 chunks.append(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
                 chunks.append(self._usage_chunk(event))

@@ -365,10 +365,14 @@ class LlamaEngine:
         assert stops is not None
         params = generation.params
         logits = None
-        if params.logprobs is not None:
+        if params.logprobs is not None or params.plain_greedy:
             pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
-            logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
-        token = llama_cpp.llama_sampler_sample(sampler.sampler, self.context.ctx, index)
+            logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        if logits is not None and params.plain_greedy:
+            # The chain would copy every logit into a candidate list only to take the largest.
+            token = int(logits.argmax())
+        else:
+            token = llama_cpp.llama_sampler_sample(sampler.sampler, self.context.ctx, index)
         slot.completion_tokens += 1
         slot.last_used = self._step
         if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):

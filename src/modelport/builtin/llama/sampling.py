@@ -30,6 +30,17 @@ class SamplingParams:
     # A GBNF grammar the output must match (tool calls, JSON).
     grammar: str | None = None
 
+    @property
+    def plain_greedy(self) -> bool:
+        """Whether the next token is simply the most likely one: no randomness, biases, penalties or grammar."""
+        return (
+            self.temperature <= 0
+            and not self.logit_bias
+            and not self.presence_penalty
+            and not self.frequency_penalty
+            and self.grammar is None
+        )
+
 
 def build_sampler(model: internals.LlamaModel, params: SamplingParams) -> internals.LlamaSampler:
     """A sampler chain in llama.cpp's usual order: biases, penalties, grammar, then top-p, temperature, draw."""

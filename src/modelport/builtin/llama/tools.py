@@ -4,6 +4,9 @@ Qwen2.5's chat template asks the model to answer a call as
 `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`. When a call is required, a grammar built
 from the tools' JSON schemas makes that the only possible output; under `auto`, the output is parsed
 afterwards, and bare JSON naming a known tool counts as a call too.
+
+`ToolCallStream` turns a call into OpenAI's streamed deltas while it is generated: the id, type and name as
+soon as the name is known, then the arguments as they come.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed call: the first of each call carries its id and name, the rest arguments."""
+
+    index: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def function_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -128,7 +145,7 @@ def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
             return None
         arguments = value.get("arguments", value.get("parameters", {}))
         arguments_text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-        calls.append(ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=value["name"], arguments=arguments_text))
+        calls.append(ToolCall(id=new_call_id(), name=value["name"], arguments=arguments_text))
     return calls or None
 
 
@@ -136,3 +153,93 @@ def could_be_tool_call(text: str) -> bool:
     """Whether the output so far may still turn out to be a tool call (so it is held back, not streamed)."""
     stripped = text.lstrip()
     return any(stripped.startswith(p) or p.startswith(stripped) for p in (OPEN, "{", "```"))
+
+
+# The start of a call, up to the arguments object: in the trained tags, or (under `auto`) as bare or fenced
+# JSON. A call shaped otherwise (arguments first, a "parameters" key) is parsed whole at the end instead.
+_HEADER = re.compile(
+    r'\s*(?:<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
+)
+_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>)?\s*(?=<tool_call>)")
+
+
+class ToolCallStream:
+    """Reads a model's output as it is generated and yields OpenAI tool-call deltas.
+
+    A call starts once its header names a known tool and its arguments object opens; from then on the
+    arguments stream as they are generated, and a JSON scanner finds where the object ends, after which a
+    further `<tool_call>` starts the next call. Text that never starts a call yields nothing: the caller
+    decides what it was once the output is whole.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.calls = 0
+        self._buffer = ""
+        self._in_arguments = False
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+
+    @property
+    def started(self) -> bool:
+        return self.calls > 0
+
+    def feed(self, text: str) -> list[ToolCallDelta]:
+        self._buffer += text
+        deltas: list[ToolCallDelta] = []
+        while True:
+            if self._in_arguments:
+                fragment = self._scan_arguments()
+                if fragment:
+                    deltas.append(ToolCallDelta(self.calls - 1, fragment))
+                if self._in_arguments:
+                    return deltas
+            header = self._header()
+            if header is None:
+                return deltas
+            deltas.append(header)
+
+    def _header(self) -> ToolCallDelta | None:
+        if self.started:
+            # Between calls: only the end of the last one and the start of the next one may follow.
+            gap = _NEXT.match(self._buffer)
+            if gap is None:
+                return None
+            self._buffer = self._buffer[gap.end() :]
+        match = _HEADER.match(self._buffer)
+        if match is None:
+            return None
+        try:
+            name = json.loads(f'"{match.group(1)}"')
+        except json.JSONDecodeError:
+            return None
+        if name not in self.names:
+            return None
+        self._buffer = self._buffer[match.end() :]
+        self._in_arguments = True
+        self.calls += 1
+        return ToolCallDelta(self.calls - 1, "", id=new_call_id(), name=name)
+
+    def _scan_arguments(self) -> str:
+        """The arguments text in the buffer, up to the end of the object when it ends there."""
+        for position, char in enumerate(self._buffer):
+            if self._in_string:
+                if self._escaped:
+                    self._escaped = False
+                elif char == "\\":
+                    self._escaped = True
+                elif char == '"':
+                    self._in_string = False
+            elif char == '"':
+                self._in_string = True
+            elif char in "{[":
+                self._depth += 1
+            elif char in "}]":
+                self._depth -= 1
+                if self._depth == 0:
+                    fragment, self._buffer = self._buffer[: position + 1], self._buffer[position + 1 :]
+                    self._in_arguments = False
+                    return fragment
+        fragment, self._buffer = self._buffer, ""
+        return fragment

@@ -1,4 +1,4 @@
-"""Stop strings and log-probabilities (modelport.builtin.llama.sampling)."""
+"""Sampling parameters, stop strings and log-probabilities (modelport.builtin.llama.sampling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from modelport.builtin.llama.sampling import StopMatcher, token_logprobs
+from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, token_logprobs
 
 
 def feed_all(matcher: StopMatcher, pieces: list[str]) -> tuple[str, bool]:
@@ -54,3 +54,21 @@ def test_token_logprobs() -> None:
     assert [t for t, _ in top] == [1, 2]
     assert math.isclose(sum(math.exp(v) for v in expected), 1.0, rel_tol=1e-5)
     assert token_logprobs(logits, 0, 0)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (SamplingParams(temperature=0), True),
+        (SamplingParams(temperature=0, max_tokens=5, stop=("x",), logprobs=2), True),
+        (SamplingParams(temperature=0.7), False),
+        (SamplingParams(temperature=0, logit_bias={1: 5.0}), False),
+        (SamplingParams(temperature=0, presence_penalty=0.5), False),
+        (SamplingParams(temperature=0, frequency_penalty=0.5), False),
+        (SamplingParams(temperature=0, grammar="root ::= [a-z]+"), False),
+    ],
+)
+def test_plain_greedy_only_without_randomness_biases_penalties_or_grammar(
+    params: SamplingParams, expected: bool
+) -> None:
+    assert params.plain_greedy is expected

@@ -113,3 +113,65 @@ def test_parallel_grammar_repeats_calls() -> None:
 def test_schema_grammar_rejects_a_bad_schema() -> None:
     with pytest.raises(InvalidRequestError):
         tools.schema_grammar({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
+
+
+def stream_calls(text: str, piece: int, names: list[str] | None = None) -> tuple[list[tuple[str, str]], int]:
+    """Feed `text` in pieces of `piece` characters; the (name, arguments) of each call, and the deltas."""
+    stream = tools.ToolCallStream(names or ["get_weather", "get_time"])
+    deltas = [d for start in range(0, len(text), piece) for d in stream.feed(text[start : start + piece])]
+    calls: dict[int, list[str]] = {}
+    for delta in deltas:
+        if delta.id is not None:
+            assert delta.index == len(calls)
+            assert delta.id.startswith("call_")
+            assert delta.arguments == ""
+            calls[delta.index] = [delta.name or "", ""]
+        else:
+            assert delta.name is None
+            calls[delta.index][1] += delta.arguments
+    return [(name, arguments) for name, arguments in calls.values()], len(deltas)
+
+
+TRICKY = '{"city": "Paris {\\"the\\" [capital]}", "days": [1, {"n": 2}]}'
+
+
+@pytest.mark.parametrize("piece", [1, 3, 1000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'<tool_call>\n{{"name": "get_weather", "arguments": {TRICKY}}}\n</tool_call>',
+        f'  {{"name":"get_weather","arguments":{TRICKY}}}',
+        f'```json\n{{"name": "get_weather", "arguments": {TRICKY}}}\n```',
+    ],
+)
+def test_stream_yields_the_name_then_the_arguments_as_they_come(text: str, piece: int) -> None:
+    calls, count = stream_calls(text, piece)
+    assert calls == [("get_weather", TRICKY)]
+    assert json.loads(calls[0][1])["days"] == [1, {"n": 2}]
+    if piece == 1:
+        assert count > 10  # the arguments came in many fragments, not one at the end
+
+
+def test_stream_parallel_calls_get_their_own_index() -> None:
+    text = (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    )
+    for piece in (1, 7, len(text)):
+        assert stream_calls(text, piece)[0] == [("get_weather", '{"city": "Oslo"}'), ("get_time", "{}")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The weather in Paris is sunny.",
+        '{"name": "unknown_tool", "arguments": {"x": 1}}',
+        '{"arguments": {"city": "Paris"}, "name": "get_weather"}',  # parsed whole at the end instead
+        '{"name": "get_weather", "parameters": {"city": "Paris"}}',
+        '{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
+    ],
+)
+def test_stream_starts_no_call_for_other_shapes(text: str) -> None:
+    stream = tools.ToolCallStream(["get_weather"])
+    assert [d for c in text for d in stream.feed(c)] == []
+    assert not stream.started
