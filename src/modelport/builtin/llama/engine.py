@@ -56,16 +56,16 @@ class Generation:
     def __init__(self, prompt: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
         self.prompt = prompt
         self.params = params
-        self._loop = loop
+        self.loop = loop
         self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
         self.cancelled = threading.Event()
 
     def cancel(self) -> None:
         self.cancelled.set()
 
-    def put(self, item: Event | BaseException) -> None:
-        """Called from the scheduler thread."""
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+    def deliver(self, item: Event | BaseException) -> None:
+        """Called on the generation's event loop."""
+        self._queue.put_nowait(item)
 
     async def events(self) -> AsyncIterator[Event]:
         try:
@@ -126,6 +126,9 @@ class LlamaEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._step = 0
+        # Events of the current step, handed to their event loops together when it ends (one wake-up per
+        # loop and step instead of one per token).
+        self._outbox: list[tuple[Generation, Event | BaseException]] = []
         self.stats = EngineStats()
 
     # Lifecycle
@@ -270,8 +273,26 @@ class LlamaEngine:
                 logger.exception("llama scheduler step failed")
                 for slot in self._active():
                     self._release(slot, error=exc)
+            finally:
+                self._flush()
         for slot in self._active():
             self._release(slot, error=RuntimeError("the model is shutting down"))
+        self._flush()
+
+    def _send(self, generation: Generation, item: Event | BaseException) -> None:
+        self._outbox.append((generation, item))
+
+    def _flush(self) -> None:
+        """Hand the step's events to their event loops, one call per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, Event | BaseException]]] = {}
+        for generation, item in self._outbox:
+            by_loop.setdefault(generation.loop, []).append((generation, item))
+        self._outbox = []
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # the loop is closed: nobody waits for these events any more
+                logger.debug("dropped %d events for a closed event loop", len(items))
 
     def active_count(self) -> int:
         """Requests holding a slot now."""
@@ -394,7 +415,7 @@ class LlamaEngine:
             return
         slot.pending = [token]
         if text or details:
-            generation.put(Event(text, details))
+            self._send(generation, Event(text, details))
 
     def _text(self, token: int) -> str:
         return self.piece(token).decode("utf-8", errors="replace")
@@ -402,24 +423,30 @@ class LlamaEngine:
     def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
         generation = slot.generation
         assert generation is not None
-        generation.put(
+        self._send(
+            generation,
             Event(
                 text,
                 details or [],
                 finish_reason=reason,
                 prompt_tokens=len(generation.prompt),
                 completion_tokens=slot.completion_tokens,
-            )
+            ),
         )
         self._release(slot)
 
     def _release(self, slot: _Slot, error: BaseException | None = None) -> None:
         if error is not None and slot.generation is not None:
-            slot.generation.put(error)
+            self._send(slot.generation, error)
         if slot.sampler is not None:
             slot.sampler.close()
         slot.generation = slot.sampler = slot.decoder = slot.stops = None
         slot.pending = []
+
+
+def _deliver(items: list[tuple[Generation, Event | BaseException]]) -> None:
+    for generation, item in items:
+        generation.deliver(item)
 
 
 def _preference(slot: _Slot, *, prompt: list[int], busy: set[int]) -> tuple[int, bool, int]:
