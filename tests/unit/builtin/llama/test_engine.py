@@ -1,13 +1,15 @@
-"""How the scheduler picks a slot for a new prompt, and how a failed load is reported
+"""How the scheduler picks a slot for a new prompt, hands events to event loops, and reports a failed load
 (modelport.builtin.llama.engine)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from modelport.builtin.llama.engine import LlamaEngine, _common_prefix, _preference, _Slot
+from modelport.builtin.llama.engine import Event, Generation, LlamaEngine, _common_prefix, _preference, _Slot
+from modelport.builtin.llama.sampling import SamplingParams
 
 
 def best(slots: list[_Slot], prompt: list[int], busy: set[int]) -> int:
@@ -44,3 +46,26 @@ def test_a_model_that_fails_to_load_raises_from_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"broken\.gguf"):
         engine.start()
     engine.stop()  # stopping an engine that never started is harmless
+
+
+@pytest.mark.anyio
+async def test_a_steps_events_reach_their_generations_in_order() -> None:
+    engine = LlamaEngine("unused.gguf")
+    loop = asyncio.get_running_loop()
+    first, second = (Generation([1], SamplingParams(), loop) for _ in range(2))
+    engine._send(first, Event("a"))
+    engine._send(second, Event("b", finish_reason="stop"))
+    engine._send(first, Event("c", finish_reason="length"))
+    # The scheduler thread flushes; the events arrive through the loop.
+    await asyncio.to_thread(engine._flush)
+    assert [event.text async for event in first.events()] == ["a", "c"]
+    assert [event.text async for event in second.events()] == ["b"]
+
+
+def test_events_for_a_closed_loop_are_dropped() -> None:
+    engine = LlamaEngine("unused.gguf")
+    loop = asyncio.new_event_loop()
+    loop.close()
+    engine._send(Generation([1], SamplingParams(), loop), Event("lost"))
+    engine._flush()  # does not raise: nobody waits on a closed loop
+    assert engine._outbox == []
