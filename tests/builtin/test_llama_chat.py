@@ -206,6 +206,24 @@ def test_streamed_tool_call_follows_openai_deltas(client: OpenAI) -> None:
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_code_streams_while_tools_are_offered(client: OpenAI) -> None:
+    # Under `auto`, output that may be a call is held back; a code fence in another language is not one.
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Reply with only a Python code block defining add(a, b)."}],
+            tools=[WEATHER],  # type: ignore[list-item]
+            temperature=0,
+            max_tokens=40,
+            stream=True,
+        )
+    )
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces).lstrip().startswith("```python")
+    assert len(pieces) > 5
+    assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+
+
 def test_openai_stream_helper_with_tools(client: OpenAI) -> None:
     with client.chat.completions.stream(
         model=MODEL,

@@ -150,9 +150,31 @@ def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
 
 
 def could_be_tool_call(text: str) -> bool:
-    """Whether the output so far may still turn out to be a tool call (so it is held back, not streamed)."""
-    stripped = text.lstrip()
-    return any(stripped.startswith(p) or p.startswith(stripped) for p in (OPEN, "{", "```"))
+    """Whether the output so far may still turn out to be a tool call, so it is held back, not streamed.
+
+    A call opens with the tags, a JSON fence or a brace, and its object's first key is "name" (or, in the
+    shapes parsed at the end, "arguments" or "parameters"): code in another language, or JSON with other
+    keys, streams as soon as that shows.
+    """
+    rest = text.lstrip()
+    for opener in (OPEN, "```json", "```"):
+        if opener.startswith(rest):
+            return True  # still typing the opener
+        if rest.startswith(opener):
+            rest = rest[len(opener) :].lstrip()
+            break
+    if not rest:
+        return True
+    if not rest.startswith("{"):
+        return False
+    rest = rest[1:].lstrip()
+    if not rest:
+        return True
+    if not rest.startswith('"'):
+        return False
+    key, closed, _ = rest[1:].partition('"')
+    keys = ("name", "arguments", "parameters")
+    return key in keys if closed else any(k.startswith(key) for k in keys)
 
 
 # The start of a call, up to the arguments object: in the trained tags, or (under `auto`) as bare or fenced

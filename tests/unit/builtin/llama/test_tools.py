@@ -59,7 +59,30 @@ def test_parse_rejects_what_is_not_a_call(text: str) -> None:
     assert tools.parse_tool_calls(text, ["get_weather"]) is None
 
 
-@pytest.mark.parametrize(("text", "expected"), [("", True), ("<tool", True), ("{", True), ("``", True), ("Hi", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", True),
+        ("<tool", True),
+        ("<tool_call>\n", True),
+        ("<tool_call>\n{", True),
+        ("{", True),
+        ('{"na', True),
+        ('{ "name": "get_weather"', True),
+        ('{"arguments": {', True),
+        ("``", True),
+        ("```js", True),
+        ("```json\n", True),
+        ('```\n{"name"', True),
+        ("Hi", False),
+        ("```python\nprint(1)", False),
+        ("```\ndef f():", False),
+        ('{"answer": 42', False),
+        ('{"ans', False),
+        ("{1", False),
+        ("<tool_call>\nnot json", False),
+    ],
+)
 def test_could_be_tool_call(text: str, expected: bool) -> None:
     assert tools.could_be_tool_call(text) is expected
 
