@@ -4,7 +4,8 @@ sequence in one batch per step.
 A request is a prompt (token ids) and its sampling parameters. The scheduler gives it a slot (a llama.cpp
 sequence id), reusing the slot whose cached tokens share the longest prefix with the prompt, feeds the
 rest of the prompt in chunks beside the other slots' single decode tokens, samples each slot's next token
-with its own sampler chain, and sends text events to the request's asyncio queue. A request that is
+(straight from the logits, or through the request's own llama.cpp sampler chain when it asks for top-p,
+penalties, biases or a grammar), and sends text events to the request's asyncio queue. A request that is
 cancelled (its client went away) leaves its slot at the next step.
 """
 
@@ -25,7 +26,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, token_logprobs
+from modelport.builtin.llama.sampling import LogitSampler, SamplingParams, StopMatcher, build_sampler, token_logprobs
 from modelport.errors import InvalidRequestError, RateLimitError
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ class _Slot:
     cached: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
     generation: Generation | None = None
+    # A request's own llama.cpp sampler chain, or, for plain sampling, its random generator.
     sampler: internals.LlamaSampler | None = None
+    rng: np.random.Generator | None = None
     decoder: codecs.IncrementalDecoder | None = None
     stops: StopMatcher | None = None
     completion_tokens: int = 0
@@ -193,6 +196,7 @@ class LlamaEngine:
         self.memory = llama_cpp.llama_get_memory(self.context.ctx)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.n_vocab = self.model.n_vocab()
+        self._logit_sampler = LogitSampler(self.n_vocab)
         self._slots = [_Slot(seq_id=i) for i in range(self.n_parallel)]
         self._warm_up()
 
@@ -322,7 +326,11 @@ class LlamaEngine:
             self.stats.prompt_tokens_reused += keep
             self.stats.prompt_tokens_decoded += len(slot.pending)
             slot.generation = generation
-            slot.sampler = build_sampler(self.model, generation.params)
+            params = generation.params
+            if params.plain:
+                slot.rng = np.random.default_rng(params.seed)
+            else:
+                slot.sampler = build_sampler(self.model, params)
             slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             slot.stops = StopMatcher(generation.params.stop)
             slot.completion_tokens = 0
@@ -379,21 +387,20 @@ class LlamaEngine:
         batch.n_tokens = n
 
     def _sample(self, slot: _Slot, index: int) -> None:
-        generation, sampler, decoder, stops = slot.generation, slot.sampler, slot.decoder, slot.stops
+        generation, decoder, stops = slot.generation, slot.decoder, slot.stops
         assert generation is not None
-        assert sampler is not None
         assert decoder is not None
         assert stops is not None
         params = generation.params
         logits = None
-        if params.logprobs is not None or params.plain_greedy:
+        if params.logprobs is not None or slot.rng is not None:
             pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
             logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-        if logits is not None and params.plain_greedy:
-            # The chain would copy every logit into a candidate list only to take the largest.
-            token = int(logits.argmax())
+        if logits is not None and slot.rng is not None:
+            token = self._logit_sampler.draw(logits, params.temperature, slot.rng)
         else:
-            token = llama_cpp.llama_sampler_sample(sampler.sampler, self.context.ctx, index)
+            assert slot.sampler is not None
+            token = llama_cpp.llama_sampler_sample(slot.sampler.sampler, self.context.ctx, index)
         slot.completion_tokens += 1
         slot.last_used = self._step
         if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):
@@ -440,7 +447,7 @@ class LlamaEngine:
             self._send(slot.generation, error)
         if slot.sampler is not None:
             slot.sampler.close()
-        slot.generation = slot.sampler = slot.decoder = slot.stops = None
+        slot.generation = slot.sampler = slot.rng = slot.decoder = slot.stops = None
         slot.pending = []
 
 
