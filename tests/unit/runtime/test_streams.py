@@ -53,3 +53,24 @@ async def test_stopping_early_closes_the_streams() -> None:
 @pytest.mark.anyio
 async def test_no_streams() -> None:
     assert [item async for item in merge([])] == []
+
+
+@pytest.mark.anyio
+async def test_one_stream_passes_through_and_is_closed_when_the_reader_stops() -> None:
+    assert [item async for item in merge([counting("a", 3)])] == ["a0", "a1", "a2"]
+    closed: list[str] = []
+    stream = merge([counting("a", 1000, closed)])
+    assert await anext(stream) == "a0"
+    await stream.aclose()
+    assert closed == ["a"]
+
+
+@pytest.mark.anyio
+async def test_one_streams_error_reaches_the_reader() -> None:
+    async def failing() -> AsyncIterator[str]:
+        yield "x"
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        async for _ in merge([failing()]):
+            pass
