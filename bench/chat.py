@@ -6,7 +6,7 @@ llama-server is built once from the llama.cpp source vendored in the pinned llam
 PyPI) into ~/.cache/modelport/bench. The two servers run one after the other, never together, each with 8
 parallel sequences of 4,096 tokens, and answer the same streamed requests through the OpenAI API. Printed:
 single-stream decode tok/s, time to first token, and total tok/s at each concurrency, with two ratios: of the
-medians, and the median of the ratios of samples taken back to back.
+medians, and the median of the ratios of samples taken in the same round.
 """
 
 from __future__ import annotations
@@ -230,11 +230,11 @@ def main() -> None:
     print(f"{'metric':<26}{'modelport':>22}{'llama-server':>22}{'ratio':>8}{'paired':>8}")
     for metric, values in ours.items():
         mine, theirs = statistics.median(values), statistics.median(reference[metric])
-        # The i-th samples of the two servers were taken one right after the other: the median of their
-        # ratios is the least disturbed by the machine's load drifting over the run.
+        # The i-th samples of the two servers were taken in the same round, less than a minute apart: the
+        # median of their ratios is the least disturbed by the machine's load drifting over the run.
         paired = statistics.median(a / b for a, b in zip(values, reference[metric], strict=True))
         print(f"{metric:<26}{spread(values):>22}{spread(reference[metric]):>22}{mine / theirs:>8.2f}{paired:>8.2f}")
-    print("\nratio: of the medians; paired: the median of the ratios of samples taken back to back")
+    print("\nratio: of the medians; paired: the median of the ratios of samples taken in the same round")
 
 
 def spread(values: list[float]) -> str:
