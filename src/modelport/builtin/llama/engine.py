@@ -163,6 +163,7 @@ class LlamaEngine:
         try:
             self._load()
         except BaseException as exc:
+            self._close()
             failure.append(exc)
             ready.set()
             return
@@ -170,9 +171,15 @@ class LlamaEngine:
         try:
             self._run()
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Free what `_load` made, also when it stopped half-way; the scheduler thread calls it once."""
+        if hasattr(self, "batch"):
             llama_cpp.llama_batch_free(self.batch)
-            self.context.close()
-            self.model.close()
+        for name in ("context", "model"):
+            if hasattr(self, name):
+                getattr(self, name).close()
 
     def _load(self) -> None:
         # llama.cpp logs every load detail to stderr through this logger unless it is told otherwise.
