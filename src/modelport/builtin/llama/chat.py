@@ -187,9 +187,8 @@ class LlamaChat:
                     yield _tool_call_chunk(index, delta)
                 if calls.started:
                     if event.finish_reason is not None:
-                        reason = "tool_calls" if event.finish_reason == "stop" else event.finish_reason
-                        yield _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason)
-                        yield self._usage_chunk(event)
+                        for chunk in self._end(index, event, called=True):
+                            yield chunk
                         return
                     continue
                 if event.finish_reason is None:
@@ -215,23 +214,17 @@ class LlamaChat:
         """The last chunks of a choice: a held tool call (in a shape only the whole output shows) or text,
         the finish reason, then its usage."""
         chunks: list[ChatCompletionChunk] = []
-        reason = event.finish_reason
         if held is not None:
             calls = tooling.parse_tool_calls(held, names)
             if calls:
                 for position, call in enumerate(calls):
                     chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, "", call.id, call.name)))
                     chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, call.arguments)))
-                reason = "tool_calls" if reason == "stop" else reason
-                chunks.append(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
-                chunks.append(self._usage_chunk(event))
-                return chunks
+                return chunks + self._end(index, event, called=True)
             text = held
         if text or event.logprobs:
             chunks.append(_chunk(index, chunk_types.ChoiceDelta(content=text), logprobs=_logprobs(event)))
-        chunks.append(_chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason))
-        chunks.append(self._usage_chunk(event))
-        return chunks
+        return chunks + self._end(index, event, called=False)
 
     async def complete(
         self,
@@ -284,13 +277,19 @@ class LlamaChat:
                 yield _completion_usage(event.prompt_tokens, event.completion_tokens)
 
     @staticmethod
-    def _usage_chunk(event: Event) -> ChatCompletionChunk:
+    def _end(index: int, event: Event, *, called: bool) -> list[ChatCompletionChunk]:
+        """A choice's finish reason ("tool_calls" when it called tools and was not cut short), then a chunk
+        with its usage."""
+        reason = "tool_calls" if called and event.finish_reason == "stop" else event.finish_reason
         usage = CompletionUsage(
             prompt_tokens=event.prompt_tokens,
             completion_tokens=event.completion_tokens,
             total_tokens=event.prompt_tokens + event.completion_tokens,
         )
-        return ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
+        return [
+            _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason),
+            ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage),
+        ]
 
     def _grammar(
         self,
