@@ -23,6 +23,8 @@ BUILTIN_MODULES: dict[str, str] = {
     "modelport.builtin.hibari": "speech",
     "modelport.builtin.piper": "piper",
     "modelport.builtin.onnx_embeddings": "embeddings",
+    "modelport.builtin.use_embeddings": "embeddings-use",
+    "modelport.builtin.e5_embeddings": "embeddings-e5",
 }
 
 
