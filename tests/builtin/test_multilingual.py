@@ -65,7 +65,11 @@ TRANSLATIONS = [
         "Mój komputer przestał działać po aktualizacji.",
         "Lubię czytać książki przed snem.",
     ),
-    ("It has been raining heavily in Tokyo since yesterday.", "昨日から東京では大雨が降っています。", "この店のコーヒーはとても美味しいです。"),
+    (
+        "It has been raining heavily in Tokyo since yesterday.",
+        "昨日から東京では大雨が降っています。",
+        "この店のコーヒーはとても美味しいです。",
+    ),
     ("She is learning to play the piano.", "她正在学习弹钢琴。", "明天我们要去海边。"),
 ]
 CONCURRENT = [f"Sentence number {i} is about {topic}." for i, topic in enumerate(["cats", "rain", "jazz", "code"] * 4)]

