@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     environment. Empty means the built-in models."""
 
     builtins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Which built-in models to serve when there is no target, by extra: chat, embeddings, speech, piper;
-    comma-separated in the environment. Empty means all that are installed."""
+    """Which built-in models to serve when there is no target, by extra: chat, embeddings, embeddings-use,
+    embeddings-e5, speech, piper; comma-separated in the environment. Empty means all that are installed."""
 
     host: str = "127.0.0.1"
     """Address to listen on; 0.0.0.0 exposes the server to the network."""

@@ -17,11 +17,22 @@ def test_one_group(tmp_path: Path) -> None:
     assert [(s.name, s.task) for s in specs] == [("qwen2.5-coder-0.5b-instruct", Task.CHAT)]
 
 
+def test_the_multilingual_embedding_models(tmp_path: Path) -> None:
+    specs = builtin_specs(Settings(builtins=["embeddings-use", "embeddings-e5"], cache_dir=tmp_path))
+    assert [(s.name, s.task) for s in specs] == [
+        ("universal-sentence-encoder-multilingual-3", Task.EMBEDDINGS),
+        ("multilingual-e5-small", Task.EMBEDDINGS),
+    ]
+
+
 def test_all_by_default(tmp_path: Path) -> None:
     tasks = {s.task for s in builtin_specs(Settings(cache_dir=tmp_path))}
     assert tasks == {Task.CHAT, Task.EMBEDDINGS, Task.SPEECH, Task.TRANSCRIPTION}
 
 
 def test_an_unknown_group_is_refused() -> None:
-    with pytest.raises(TargetError, match="unknown built-in images; choose from chat, embeddings, piper, speech"):
+    with pytest.raises(
+        TargetError,
+        match="unknown built-in images; choose from chat, embeddings, embeddings-e5, embeddings-use, piper, speech",
+    ):
         builtin_specs(Settings(builtins=["images"]))
