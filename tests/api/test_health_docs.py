@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+
+import live_server
+from modelport import Message
+from modelport.config import Settings
+from modelport.predictor import Task, build_spec
+from modelport.runtime import Registry
 
 from .conftest import LiveServer
 
@@ -48,3 +56,29 @@ def test_docs_open_on_keyed_server(locked_server: LiveServer) -> None:
     with httpx.Client(base_url=locked_server.url) as http:
         assert http.get("/docs").status_code == 200
         assert http.get("/openapi.json").status_code == 200
+
+
+class _Ailing:
+    """A chat model whose `health()` hook says whether its engine still serves."""
+
+    problem: str | None = None
+
+    def __call__(self, messages: list[Message]) -> Iterator[str]:
+        yield "hi"
+
+    def health(self) -> str | None:
+        return self.problem
+
+
+def test_health_tells_when_a_model_cannot_serve() -> None:
+    ailing = _Ailing()
+    registry = Registry([build_spec(ailing, name="ailing", task=Task.CHAT)])
+    with live_server.serve(registry, Settings()) as live, httpx.Client(base_url=live.url) as http:
+        assert http.get("/health").json() == {"status": "ok", "models": {"ailing": {"task": "chat", "loaded": True}}}
+        ailing.problem = "the engine stopped"
+        response = http.get("/health")
+        assert response.status_code == 503
+        assert response.json() == {
+            "status": "error",
+            "models": {"ailing": {"task": "chat", "loaded": True, "error": "the engine stopped"}},
+        }

@@ -7,11 +7,15 @@ validates into one-shot iterators, which a server cannot read twice.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 MAX_STOP_SEQUENCES = 4
+# OpenAI's bound on a logit bias, and the range of a 64-bit signed seed.
+MAX_LOGIT_BIAS = 100.0
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
 def check_stop(value: str | list[str] | None) -> str | list[str] | None:
@@ -21,9 +25,25 @@ def check_stop(value: str | list[str] | None) -> str | list[str] | None:
     return value
 
 
+def check_logit_bias(value: dict[str, float] | None) -> dict[str, float] | None:
+    """Each bias a finite number in OpenAI's -100..100; NaN or 1e308 would turn the output to garbage."""
+    for key, bias in (value or {}).items():
+        if not (math.isfinite(bias) and -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS):
+            raise ValueError(f"the bias for token {key!r} must be a number from -100 to 100")
+    return value
+
+
+def check_stream_options(value: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+    """`stream_options` only with `stream: true`, as OpenAI answers."""
+    if value is not None and not info.data.get("stream"):
+        raise ValueError("stream_options is only allowed when stream is true")
+    return value
+
+
 class _Wire(BaseModel):
-    # Unknown fields are kept, not refused: clients add vendor fields freely.
-    model_config = ConfigDict(extra="allow")
+    # Unknown fields are kept, not refused: clients add vendor fields freely. Known fields take their own
+    # type only ("2" is not a number, "yes" not a boolean), but an integer is a valid float, as in JSON.
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class ImageURL(_Wire):
@@ -161,7 +181,7 @@ class ChatCompletionRequest(_Wire):
     logit_bias: dict[str, float] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     user: str | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -171,6 +191,31 @@ class ChatCompletionRequest(_Wire):
     audio: dict[str, Any] | None = None
 
     _check_stop = field_validator("stop")(check_stop)
+    _check_logit_bias = field_validator("logit_bias")(check_logit_bias)
+    _check_stream_options = field_validator("stream_options")(check_stream_options)
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs set to true")
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _check_response_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        kind = value.get("type")
+        if kind not in ("text", "json_object", "json_schema"):
+            raise ValueError("type must be 'text', 'json_object' or 'json_schema'")
+        if kind == "json_schema":
+            spec = value.get("json_schema")
+            if not isinstance(spec, dict):
+                raise ValueError("json_schema must be an object with a 'name' and a 'schema'")
+            if not isinstance(spec.get("schema", {}), dict) or not isinstance(spec.get("name", ""), str):
+                raise ValueError("json_schema.schema must be an object and json_schema.name a string")
+        return value
 
     def message_params(self) -> list[dict[str, Any]]:
         """The messages as plain dicts, shaped like the openai package's `ChatCompletionMessageParam`."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from modelport.protocol.chat import StreamOptions, check_stop
+from modelport.protocol.chat import (
+    SEED_MAX,
+    SEED_MIN,
+    StreamOptions,
+    check_logit_bias,
+    check_stop,
+    check_stream_options,
+)
 
 
 class CompletionRequest(BaseModel):
     """The body of `POST /v1/completions`."""
 
-    model_config = ConfigDict(extra="allow")
+    # As for chat: unknown fields kept, known ones of their own type only.
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str
     prompt: str | list[str] | list[int] | list[list[int]]
@@ -26,11 +34,13 @@ class CompletionRequest(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     suffix: str | None = None
     user: str | None = None
 
     _check_stop = field_validator("stop")(check_stop)
+    _check_logit_bias = field_validator("logit_bias")(check_logit_bias)
+    _check_stream_options = field_validator("stream_options")(check_stream_options)
 
     def prompts(self) -> list[str | list[int]]:
         """Each prompt of the request: a string or a list of token ids."""

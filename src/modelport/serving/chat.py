@@ -156,6 +156,7 @@ def _add_usage(total: CompletionUsage | None, usage: CompletionUsage) -> Complet
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=total.completion_tokens + usage.completion_tokens,
         total_tokens=usage.prompt_tokens + total.completion_tokens + usage.completion_tokens,
+        prompt_tokens_details=usage.prompt_tokens_details,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from openai.types import Completion, CompletionChoice, CompletionUsage
 from openai.types.completion_choice import Logprobs
+from openai.types.completion_usage import PromptTokensDetails
 
 from modelport.errors import InvalidRequestError, ModelportError, PredictorError
 from modelport.protocol.completions import CompletionRequest
@@ -76,10 +77,14 @@ async def completion_chunks(
             raise PredictorError(f"The model `{predictor.name}` failed: {type(exc).__name__}: {exc}") from exc
 
     prompt_tokens = completion_tokens = 0
+    cached_tokens: int | None = None
     async for item in merge([indexed(prompt, index) for prompt, index in choices]):
         if item.usage is not None:
             prompt_tokens += item.usage.prompt_tokens
             completion_tokens += item.usage.completion_tokens
+            details = item.usage.prompt_tokens_details
+            if details is not None and details.cached_tokens is not None:
+                cached_tokens = (cached_tokens or 0) + details.cached_tokens
         if not item.choices:
             continue
         item.id, item.model, item.created, item.object, item.usage = (
@@ -95,6 +100,7 @@ async def completion_chunks(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             total_tokens=prompt_tokens + completion_tokens,
+            prompt_tokens_details=None if cached_tokens is None else PromptTokensDetails(cached_tokens=cached_tokens),
         )
         yield Completion(
             id=completion_id, object="text_completion", created=created, model=request.model, choices=[], usage=usage

@@ -12,10 +12,11 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionTokenLogprob
 from openai.types.chat import chat_completion_chunk as chunk_types
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 from openai.types.completion_choice import Logprobs
+from openai.types.completion_usage import PromptTokensDetails
 
 from modelport import Message, Parameter
 from modelport.builtin.llama import tools as tooling
-from modelport.builtin.llama.engine import Event, LlamaEngine
+from modelport.builtin.llama.engine import Event, Generation, LlamaEngine
 from modelport.builtin.llama.prompt import ChatTemplate
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.errors import InvalidRequestError
@@ -69,10 +70,16 @@ def _completion(text: str, finish_reason: str | None = None, logprobs: Logprobs 
     return Completion(id="", object="text_completion", created=0, model="", choices=[choice])
 
 
-def _completion_usage(prompt_tokens: int, completion_tokens: int) -> Completion:
-    usage = CompletionUsage(
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+def _usage(event: Event) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens,
+        total_tokens=event.prompt_tokens + event.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=event.cached_tokens),
     )
+
+
+def _completion_usage(usage: CompletionUsage) -> Completion:
     return Completion(id="", object="text_completion", created=0, model="", choices=[], usage=usage)
 
 
@@ -110,6 +117,16 @@ class LlamaChat:
             self.engine.stop()
             self.engine = None
 
+    def health(self) -> str | None:
+        """None while the engine serves; else what stopped it (the server's `/health` reports it)."""
+        if self.engine is None:
+            return None
+        try:
+            self.engine.check()
+        except RuntimeError as exc:
+            return str(exc)
+        return None
+
     def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
         assert self.engine is not None
         assert self._template is not None
@@ -140,7 +157,10 @@ class LlamaChat:
         assert self.engine is not None
         functions = tooling.function_tools(tools)
         mode, names = tooling.chosen_tools(functions, tool_choice)
-        grammar = self._grammar(response_format, functions, names, mode, parallel_tool_calls)
+        parallel = parallel_tool_calls is not False
+        grammar = self._grammar(response_format, functions, names, mode, parallel)
+        # Under `auto` with a JSON format, JSON is the answer: only the tags make a call.
+        tagged = mode == "auto" and grammar is not None
         offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
         # At run time the messages are plain dicts; the TypedDict union is only their static type.
         prompt = self._prompt([dict(m) for m in messages], offered)
@@ -148,56 +168,70 @@ class LlamaChat:
             max_tokens, temperature, top_p, seed, stop, presence_penalty, frequency_penalty, logit_bias,
             logprobs=(top_logprobs or 0) if logprobs else None, grammar=grammar,
         )  # fmt: skip
-        count = n or 1
         # Each choice draws its own sample; with a seed, choice i uses seed + i, so the set is reproducible.
-        generations = [
-            self.engine.submit(prompt, replace(params, seed=None if seed is None else seed + i)) for i in range(count)
+        generations = self.engine.submit_all(
+            prompt, [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
+        )
+        choices = [
+            self._choice(i, generation, mode, names, parallel=parallel, tagged=tagged)
+            for i, generation in enumerate(generations)
         ]
-        choices = [self._choice(i, generation.events(), mode, names) for i, generation in enumerate(generations)]
         usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
+        cached: list[int] = []
         try:
             async for item in merge(choices):
                 if item.usage is not None:
                     usage.completion_tokens += item.usage.completion_tokens
                     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+                    if item.usage.prompt_tokens_details is not None:
+                        cached.append(item.usage.prompt_tokens_details.cached_tokens or 0)
                     continue
                 yield item
         finally:
             for generation in generations:
                 generation.cancel()
+        # The prompt is counted once; of it, what every choice found in the cache.
+        usage.prompt_tokens_details = PromptTokensDetails(cached_tokens=min(cached, default=0))
         yield ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
 
     async def _choice(
         self,
         index: int,
-        events: AsyncIterator[Event],
+        generation: Generation,
         mode: str,
         names: list[str],
+        *,
+        parallel: bool,
+        tagged: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         """One choice's chunks. Output that may be a tool call is held back; once a call's name is known it
-        streams as OpenAI's deltas, and output that turns out not to be one is sent as text."""
+        streams as OpenAI's deltas, and output that turns out not to be one is sent as text. Generation
+        stops as soon as the calls are complete: what the model would write after them is not sent."""
         held = ""
-        calls = tooling.ToolCallStream(names) if mode != "none" else None
+        calls = tooling.ToolCallStream(names, parallel=parallel, tagged=tagged) if mode != "none" else None
         deciding = calls is not None
-        async for event in events:
+        async for event in generation.events():
             text = event.text
             if calls is not None and deciding:
                 held, text = held + text, ""
                 for delta in calls.feed(event.text):
                     yield _tool_call_chunk(index, delta)
                 if calls.started:
+                    if event.finish_reason is None and calls.finished:
+                        generation.cancel()
+                        event = replace(event, finish_reason="stop")
                     if event.finish_reason is not None:
                         for chunk in self._end(index, event, called=True):
                             yield chunk
                         return
                     continue
                 if event.finish_reason is None:
-                    if mode == "required" or tooling.could_be_tool_call(held):
+                    if mode == "required" or tooling.could_be_tool_call(held, tagged=tagged):
                         continue
                     # Not a tool call after all: stream from here on.
                     deciding, held, text = False, "", held
             if event.finish_reason is not None:
-                for chunk in self._finish(index, event, held if deciding else None, text, names):
+                for chunk in self._finish(index, event, held if deciding else None, text, names, tagged):
                     yield chunk
                 return
             if text or event.logprobs:
@@ -210,12 +244,13 @@ class LlamaChat:
         held: str | None,
         text: str,
         names: list[str],
+        tagged: bool,
     ) -> list[ChatCompletionChunk]:
         """The last chunks of a choice: a held tool call (in a shape only the whole output shows) or text,
         the finish reason, then its usage."""
         chunks: list[ChatCompletionChunk] = []
         if held is not None:
-            calls = tooling.parse_tool_calls(held, names)
+            calls = tooling.parse_tool_calls(held, names, tagged=tagged)
             if calls:
                 for position, call in enumerate(calls):
                     chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, "", call.id, call.name)))
@@ -244,7 +279,8 @@ class LlamaChat:
         """Continue a raw prompt (the legacy completions API); one choice, then a usage chunk."""
         assert self.engine is not None
         if isinstance(prompt, str):
-            tokens = self.engine.tokenize(prompt, special=False)
+            # As llama-server reads a prompt: "<|im_start|>" is the model's special token, not 6 pieces of text.
+            tokens = self.engine.tokenize(prompt, special=True)
             text = prompt
         else:
             if not all(0 <= t < self.engine.n_vocab for t in prompt):
@@ -255,7 +291,9 @@ class LlamaChat:
             yield _completion(text)
         if max_tokens == 0:
             yield _completion("", "length")
-            yield _completion_usage(len(tokens), 0)
+            yield _completion_usage(
+                CompletionUsage(prompt_tokens=len(tokens), completion_tokens=0, total_tokens=len(tokens))
+            )
             return
         params = self._sampling(
             max_tokens, temperature, top_p, seed, stop, presence_penalty, frequency_penalty, logit_bias,
@@ -274,21 +312,18 @@ class LlamaChat:
             if event.text or details or event.finish_reason:
                 yield _completion(event.text, event.finish_reason, details)
             if event.finish_reason is not None:
-                yield _completion_usage(event.prompt_tokens, event.completion_tokens)
+                yield _completion_usage(_usage(event))
 
     @staticmethod
     def _end(index: int, event: Event, *, called: bool) -> list[ChatCompletionChunk]:
         """A choice's finish reason ("tool_calls" when it called tools and was not cut short), then a chunk
         with its usage."""
         reason = "tool_calls" if called and event.finish_reason == "stop" else event.finish_reason
-        usage = CompletionUsage(
-            prompt_tokens=event.prompt_tokens,
-            completion_tokens=event.completion_tokens,
-            total_tokens=event.prompt_tokens + event.completion_tokens,
-        )
         return [
             _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason),
-            ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage),
+            ChatCompletionChunk(
+                id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=_usage(event)
+            ),
         ]
 
     def _grammar(
@@ -297,22 +332,35 @@ class LlamaChat:
         functions: list[dict[str, Any]],
         names: list[str],
         mode: str,
-        parallel_tool_calls: bool | None,
+        parallel: bool,
     ) -> str | None:
+        """The grammar the output must match: tool calls when one is required; under `auto` with a JSON
+        format, either tool calls or the answer in the format; else the format's, if any."""
         if mode == "required":
-            return tooling.tool_call_grammar(functions, names, parallel=parallel_tool_calls is not False)
+            return tooling.tool_call_grammar(functions, names, parallel=parallel)
+        answer = self._answer_schema(response_format)
+        if answer is None:
+            return None
+        if mode == "auto":
+            return tooling.tool_call_grammar(functions, names, parallel=parallel, answer=answer)
+        return tooling.schema_grammar(answer)
+
+    @staticmethod
+    def _answer_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The JSON schema a response format asks the answer to match; None for plain text."""
         kind = (response_format or {}).get("type", "text")
         if kind == "text":
             return None
         if kind == "json_object":
-            return tooling.schema_grammar({"type": "object"})
+            return {"type": "object"}
         if kind == "json_schema":
-            schema = ((response_format or {}).get("json_schema") or {}).get("schema")
+            spec = (response_format or {}).get("json_schema")
+            schema = spec.get("schema") if isinstance(spec, dict) else None
             if not isinstance(schema, dict):
                 raise InvalidRequestError(
                     "response_format json_schema needs a 'schema' object.", param="response_format"
                 )
-            return tooling.schema_grammar(schema)
+            return schema
         raise InvalidRequestError(
             f"response_format type must be 'text', 'json_object' or 'json_schema', not {kind!r}.",
             param="response_format",
@@ -337,7 +385,8 @@ class LlamaChat:
             max_tokens=max_tokens,
             temperature=1.0 if temperature is None else temperature,
             top_p=1.0 if top_p is None else top_p,
-            seed=seed,
+            # -1 asks for a random seed, as llama.cpp's own server reads it.
+            seed=None if seed == -1 else seed,
             stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
             presence_penalty=presence_penalty or 0.0,
             frequency_penalty=frequency_penalty or 0.0,

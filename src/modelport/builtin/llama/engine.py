@@ -7,6 +7,11 @@ rest of the prompt in chunks beside the other slots' single decode tokens, sampl
 (straight from the logits, or through the request's own llama.cpp sampler chain when it asks for top-p,
 penalties, biases or a grammar), and sends text events to the request's asyncio queue. A request that is
 cancelled (its client went away) leaves its slot at the next step.
+
+Failures stay with the requests they concern: a request's sampler is built when it is submitted, so a bad
+parameter is that request's error before it takes a slot; a step that fails fails the requests in it and
+clears their cached tokens, so llama.cpp's cache and the slots agree again; and if the scheduler thread
+itself ends unexpectedly, every request is failed, new ones are refused and `failure` says why.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.sampling import LogitSampler, SamplingParams, StopMatcher, build_sampler, token_logprobs
+from modelport.builtin.llama.sampling import (
+    LogitSampler,
+    SamplingParams,
+    StopMatcher,
+    build_sampler,
+    seed_generator,
+    token_logprobs,
+)
 from modelport.errors import InvalidRequestError, RateLimitError
 
 logger = logging.getLogger(__name__)
@@ -42,13 +54,16 @@ class TokenLogprob:
 
 @dataclass(frozen=True)
 class Event:
-    """New text for one request; the last event of a request carries its finish reason."""
+    """New text for one request; the last event of a request carries its finish reason. Every event has
+    the request's token counts so far, so a consumer that ends a request early knows its usage."""
 
     text: str
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Prompt tokens whose cache entries were reused from an earlier request instead of decoded.
+    cached_tokens: int = 0
 
 
 class Generation:
@@ -60,6 +75,17 @@ class Generation:
         self.loop = loop
         self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
         self.cancelled = threading.Event()
+        # The request's own llama.cpp sampler chain, or, for plain sampling, its random generator: made at
+        # submission, so nothing about the request can fail once it holds a slot.
+        self.sampler: internals.LlamaSampler | None = None
+        self.rng: np.random.Generator | None = None
+        self.cached_tokens = 0
+
+    def close(self) -> None:
+        """Free the sampler chain; the scheduler calls it when the request leaves (or never gets) a slot."""
+        if self.sampler is not None:
+            self.sampler.close()
+            self.sampler = None
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -87,9 +113,6 @@ class _Slot:
     cached: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
     generation: Generation | None = None
-    # A request's own llama.cpp sampler chain, or, for plain sampling, its random generator.
-    sampler: internals.LlamaSampler | None = None
-    rng: np.random.Generator | None = None
     decoder: codecs.IncrementalDecoder | None = None
     stops: StopMatcher | None = None
     completion_tokens: int = 0
@@ -133,6 +156,8 @@ class LlamaEngine:
         # loop and step instead of one per token).
         self._outbox: list[tuple[Generation, Event | BaseException]] = []
         self.stats = EngineStats()
+        # Why the scheduler thread ended while it should serve; None while it serves.
+        self.failure: BaseException | None = None
 
     # Lifecycle
 
@@ -158,6 +183,14 @@ class LlamaEngine:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._close()
+
+    def check(self) -> None:
+        """Raise if the engine cannot serve: its scheduler thread ended (or never started)."""
+        if self.failure is not None:
+            raise RuntimeError(f"the llama.cpp scheduler stopped: {type(self.failure).__name__}: {self.failure}")
+        if self._thread is None or not hasattr(self, "model"):
+            raise RuntimeError("the llama.cpp engine is not running")
 
     def _main(self, ready: threading.Event, failure: list[BaseException]) -> None:
         try:
@@ -170,16 +203,35 @@ class LlamaEngine:
         ready.set()
         try:
             self._run()
-        finally:
-            self._close()
+        except BaseException as exc:
+            # Only a bug gets here (each step's failures are caught in `_run`). The model stays allocated
+            # until `stop()`: tokenizing on the event loop must never touch freed memory.
+            logger.exception("the llama scheduler thread failed")
+            self._die(exc)
+            return
+        self._close()
+
+    def _die(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failure = exc
+            waiting, self._waiting = list(self._waiting), collections.deque()
+        error = RuntimeError(f"the llama.cpp scheduler stopped: {type(exc).__name__}: {exc}")
+        for generation in waiting:
+            generation.close()
+            self._send(generation, error)
+        for slot in self._active():
+            self._release(slot, error=error)
+        self._flush()
 
     def _close(self) -> None:
-        """Free what `_load` made, also when it stopped half-way; the scheduler thread calls it once."""
+        """Free what `_load` made, also when it stopped half-way; once, after the scheduler has stopped."""
         if hasattr(self, "batch"):
             llama_cpp.llama_batch_free(self.batch)
+            del self.batch
         for name in ("context", "model"):
             if hasattr(self, name):
                 getattr(self, name).close()
+                delattr(self, name)
 
     def _load(self) -> None:
         # llama.cpp logs every load detail to stderr through this logger unless it is told otherwise.
@@ -222,9 +274,18 @@ class LlamaEngine:
     # Text
 
     def tokenize(self, text: str, *, special: bool = True, add_bos: bool | None = None) -> list[int]:
+        self.check()
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800") is valid JSON but no text: nothing can encode it.
+            raise InvalidRequestError(
+                "The request has text that is not valid Unicode (a lone UTF-16 surrogate such as \\ud800).",
+                code="invalid_unicode",
+            ) from None
         if add_bos is None:
             add_bos = self.model.add_bos_token()
-        tokens: list[int] = self.model.tokenize(text.encode(), add_bos, special)
+        tokens: list[int] = self.model.tokenize(data, add_bos, special)
         return tokens
 
     def piece(self, token: int) -> bytes:
@@ -242,6 +303,48 @@ class LlamaEngine:
 
     def submit(self, prompt: list[int], params: SamplingParams) -> Generation:
         """Queue a request; 400 when the prompt does not fit a sequence, 429 when the queue is full."""
+        return self.submit_all(prompt, [params])[0]
+
+    def submit_all(self, prompt: list[int], choices: list[SamplingParams]) -> list[Generation]:
+        """Queue the choices of one request together, all or none: 400 when they could never fit (the
+        prompt is over a sequence's context, or there are more choices than slots and queue places), 429
+        when the queue has no room for all of them now."""
+        self.check()
+        for params in choices:
+            self._check_fits(prompt, params)
+        room = self.max_queue + self.n_parallel
+        if len(choices) > room:
+            raise InvalidRequestError(
+                f"This model runs at most {room} choices of one request at a time; n={len(choices)} asks for more.",
+                param="n",
+            )
+        loop = asyncio.get_running_loop()
+        generations: list[Generation] = []
+        try:
+            for params in choices:
+                generation = Generation(prompt, params, loop)
+                generations.append(generation)
+                if params.plain:
+                    generation.rng = np.random.default_rng(seed_generator(params.seed))
+                else:
+                    generation.sampler = build_sampler(self.model, params)
+            with self._lock:
+                self.check()
+                # Requests that will find a free slot at the next step are not waiting in the queue.
+                free = sum(slot.generation is None for slot in self._slots)
+                if len(self._waiting) + len(generations) > self.max_queue + free:
+                    raise RateLimitError(
+                        "The model is busy: its queue is full. Retry in a moment.", headers={"Retry-After": "1"}
+                    )
+                self._waiting.extend(generations)
+                self._lock.notify()
+        except BaseException:
+            for generation in generations:
+                generation.close()
+            raise
+        return generations
+
+    def _check_fits(self, prompt: list[int], params: SamplingParams) -> None:
         limit = self.n_ctx_per_sequence
         if len(prompt) >= limit:
             raise InvalidRequestError(
@@ -256,17 +359,6 @@ class LlamaEngine:
                 param="max_tokens",
                 code="context_length_exceeded",
             )
-        generation = Generation(prompt, params, asyncio.get_running_loop())
-        with self._lock:
-            # Requests that will find a free slot at the next step are not waiting in the queue.
-            free = sum(slot.generation is None for slot in self._slots)
-            if len(self._waiting) >= self.max_queue + free:
-                raise RateLimitError(
-                    "The model is busy: its queue is full. Retry in a moment.", headers={"Retry-After": "1"}
-                )
-            self._waiting.append(generation)
-            self._lock.notify()
-        return generation
 
     # The scheduler
 
@@ -277,18 +369,32 @@ class LlamaEngine:
                     self._lock.wait()
                 if self._stopping:
                     break
-                self._admit()
+                admitted = self._take()
             try:
+                for slot, generation in admitted:
+                    self._admit(slot, generation)
                 self._iterate()
             except Exception as exc:  # the thread must survive any one step's failure
                 logger.exception("llama scheduler step failed")
-                for slot in self._active():
-                    self._release(slot, error=exc)
+                self._fail_active(exc)
             finally:
                 self._flush()
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), collections.deque()
+        for generation in waiting:
+            generation.close()
+            self._send(generation, RuntimeError("the model is shutting down"))
         for slot in self._active():
             self._release(slot, error=RuntimeError("the model is shutting down"))
         self._flush()
+
+    def _fail_active(self, exc: Exception) -> None:
+        """Fail every request in the step and forget what its sequences held: a decode that failed may
+        have written part of the batch to the cache, so the cache is cleared rather than trusted."""
+        for slot in self._active():
+            self._release(slot, error=exc)
+            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            slot.cached = []
 
     def _send(self, generation: Generation, item: Event | BaseException) -> None:
         self._outbox.append((generation, item))
@@ -313,34 +419,39 @@ class LlamaEngine:
     def _active(self) -> list[_Slot]:
         return [slot for slot in self._slots if slot.generation is not None]
 
-    def _admit(self) -> None:
-        while self._waiting:
-            free = [slot for slot in self._slots if slot.generation is None]
-            if not free:
-                return
+    def _take(self) -> list[tuple[_Slot, Generation]]:
+        """Pair waiting requests with free slots (under the lock); `_admit` prepares them."""
+        taken: list[tuple[_Slot, Generation]] = []
+        free = [slot for slot in self._slots if slot.generation is None]
+        while self._waiting and free:
             generation = self._waiting.popleft()
             if generation.cancelled.is_set():
+                generation.close()
                 continue
-            prompt = generation.prompt
             busy = {s.seq_id for s in self._slots if s.generation is not None}
-            slot = max(free, key=functools.partial(_preference, prompt=prompt, busy=busy))
-            # Keep the shared prefix in the cache; at least one prompt token must be decoded for logits.
-            keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
-            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
-            slot.cached = prompt[:keep]
-            slot.pending = prompt[keep:]
-            self.stats.requests += 1
-            self.stats.prompt_tokens_reused += keep
-            self.stats.prompt_tokens_decoded += len(slot.pending)
+            slot = max(free, key=functools.partial(_preference, prompt=generation.prompt, busy=busy))
+            free.remove(slot)
             slot.generation = generation
-            params = generation.params
-            if params.plain:
-                slot.rng = np.random.default_rng(params.seed)
-            else:
-                slot.sampler = build_sampler(self.model, params)
-            slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            slot.stops = StopMatcher(generation.params.stop)
-            slot.completion_tokens = 0
+            taken.append((slot, generation))
+        return taken
+
+    def _admit(self, slot: _Slot, generation: Generation) -> None:
+        prompt = generation.prompt
+        # Keep the shared prefix in the cache; at least one prompt token must be decoded for logits. A
+        # seeded request reads its whole prompt: llama.cpp's logits differ in their last bits between a
+        # token decoded in a batch and one decoded alone, so reusing tokens another request decoded could
+        # change what the seed draws.
+        keep = 0 if generation.params.seed is not None else min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
+        llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+        slot.cached = prompt[:keep]
+        slot.pending = prompt[keep:]
+        generation.cached_tokens = keep
+        self.stats.requests += 1
+        self.stats.prompt_tokens_reused += keep
+        self.stats.prompt_tokens_decoded += len(slot.pending)
+        slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        slot.stops = StopMatcher(generation.params.stop)
+        slot.completion_tokens = 0
 
     def _iterate(self) -> None:
         self._step += 1
@@ -400,14 +511,14 @@ class LlamaEngine:
         assert stops is not None
         params = generation.params
         logits = None
-        if params.logprobs is not None or slot.rng is not None:
+        if params.logprobs is not None or generation.rng is not None:
             pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
             logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-        if logits is not None and slot.rng is not None:
-            token = self._logit_sampler.draw(logits, params.temperature, slot.rng)
+        if logits is not None and generation.rng is not None:
+            token = self._logit_sampler.draw(logits, params.temperature, generation.rng)
         else:
-            assert slot.sampler is not None
-            token = llama_cpp.llama_sampler_sample(slot.sampler.sampler, self.context.ctx, index)
+            assert generation.sampler is not None
+            token = llama_cpp.llama_sampler_sample(generation.sampler.sampler, self.context.ctx, index)
         slot.completion_tokens += 1
         slot.last_used = self._step
         if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):
@@ -429,32 +540,36 @@ class LlamaEngine:
             return
         slot.pending = [token]
         if text or details:
-            self._send(generation, Event(text, details))
+            self._send(generation, self._event(slot, text, details))
 
     def _text(self, token: int) -> str:
         return self.piece(token).decode("utf-8", errors="replace")
 
-    def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
+    def _event(
+        self, slot: _Slot, text: str, details: list[TokenLogprob] | None = None, reason: str | None = None
+    ) -> Event:
         generation = slot.generation
         assert generation is not None
-        self._send(
-            generation,
-            Event(
-                text,
-                details or [],
-                finish_reason=reason,
-                prompt_tokens=len(generation.prompt),
-                completion_tokens=slot.completion_tokens,
-            ),
+        return Event(
+            text,
+            details or [],
+            finish_reason=reason,
+            prompt_tokens=len(generation.prompt),
+            completion_tokens=slot.completion_tokens,
+            cached_tokens=generation.cached_tokens,
         )
+
+    def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
+        assert slot.generation is not None
+        self._send(slot.generation, self._event(slot, text, details, reason))
         self._release(slot)
 
     def _release(self, slot: _Slot, error: BaseException | None = None) -> None:
-        if error is not None and slot.generation is not None:
-            self._send(slot.generation, error)
-        if slot.sampler is not None:
-            slot.sampler.close()
-        slot.generation = slot.sampler = slot.rng = slot.decoder = slot.stops = None
+        if slot.generation is not None:
+            if error is not None:
+                self._send(slot.generation, error)
+            slot.generation.close()
+        slot.generation = slot.decoder = slot.stops = None
         slot.pending = []
 
 

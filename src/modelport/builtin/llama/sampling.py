@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
 from llama_cpp import _internals as internals
 from llama_cpp import llama_grammar
+
+from modelport.errors import InvalidRequestError
 
 # How many recent tokens the presence and frequency penalties look back over.
 PENALTY_WINDOW = 256
@@ -75,22 +76,37 @@ class LogitSampler:
         return start + int(np.searchsorted(inside, point, side="right"))
 
 
+def seed_generator(seed: int | None) -> np.random.SeedSequence:
+    """The source of a request's random draws: from its seed (any integer, negative ones included), or
+    fresh entropy without one. Only the seed decides the draws; nothing carries over between requests."""
+    if seed is None:
+        return np.random.SeedSequence()
+    return np.random.SeedSequence(seed & (2**64 - 1))
+
+
 def build_sampler(model: internals.LlamaModel, params: SamplingParams) -> internals.LlamaSampler:
     """A sampler chain in llama.cpp's usual order: biases, penalties, grammar, then top-p, temperature, draw."""
+    grammar = None
+    if params.grammar is not None:
+        try:
+            grammar = llama_grammar.LlamaGrammar.from_string(params.grammar, verbose=False)
+        except ValueError as exc:
+            raise InvalidRequestError(f"The output format cannot be enforced: {exc}", param="response_format") from None
     chain = internals.LlamaSampler()
     if params.logit_bias:
         chain.add_logit_bias(model.n_vocab(), params.logit_bias)
     if params.presence_penalty or params.frequency_penalty:
         chain.add_penalties(model.n_vocab(), PENALTY_WINDOW, 1.0, params.frequency_penalty, params.presence_penalty)
-    if params.grammar is not None:
-        chain.add_grammar(model, llama_grammar.LlamaGrammar.from_string(params.grammar, verbose=False))
+    if grammar is not None:
+        chain.add_grammar(model, grammar)
     if params.temperature <= 0:
         chain.add_greedy()
         return chain
     if params.top_p < 1.0:
         chain.add_top_p(params.top_p, 1)
     chain.add_temp(params.temperature)
-    chain.add_dist(params.seed if params.seed is not None else random.getrandbits(32))
+    # llama.cpp's draw takes a 32-bit seed, and reads 0xFFFFFFFF as "random".
+    chain.add_dist(int(seed_generator(params.seed).generate_state(1)[0]) % 0xFFFFFFFF)
     return chain
 
 

@@ -3,7 +3,9 @@
 Qwen2.5's chat template asks the model to answer a call as
 `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`. When a call is required, a grammar built
 from the tools' JSON schemas makes that the only possible output; under `auto`, the output is parsed
-afterwards, and bare JSON naming a known tool counts as a call too.
+afterwards, and bare JSON naming a known tool counts as a call too. Under `auto` with a JSON response
+format, the grammar allows either the tagged calls or the answer in its schema, as OpenAI lets a model call
+tools first and answer in the format at the end; bare JSON is then the answer, never a call.
 
 `ToolCallStream` turns a call into OpenAI's streamed deltas while it is generated: the id, type and name as
 soon as the name is known, then the arguments as they come.
@@ -95,8 +97,21 @@ def schema_grammar(schema: dict[str, Any]) -> str:
         raise InvalidRequestError(f"The JSON schema cannot be enforced: {exc}.", param="response_format") from None
 
 
-def tool_call_grammar(functions: list[dict[str, Any]], names: list[str], parallel: bool) -> str:
-    """GBNF for one or more `<tool_call>` blocks calling the named functions with valid arguments."""
+# A token of GBNF: a quoted literal, a character class, or a word (a rule name or a repetition count).
+_GBNF_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[A-Za-z0-9-]+')
+
+
+def _namespaced(grammar: str, prefix: str) -> str:
+    """A grammar with each of its rules renamed `prefix-name`, so that two grammars can be joined."""
+    names = set(re.findall(r"^([A-Za-z0-9-]+) ::=", grammar, flags=re.MULTILINE))
+    return _GBNF_TOKEN.sub(lambda m: f"{prefix}-{m[0]}" if m[0] in names else m[0], grammar)
+
+
+def tool_call_grammar(
+    functions: list[dict[str, Any]], names: list[str], parallel: bool, answer: dict[str, Any] | None = None
+) -> str:
+    """GBNF for one or more `<tool_call>` blocks calling the named functions with valid arguments, or,
+    when `answer` is a JSON schema, for either those calls or JSON matching the schema."""
     schemas = [
         {
             "type": "object",
@@ -109,29 +124,32 @@ def tool_call_grammar(functions: list[dict[str, Any]], names: list[str], paralle
         for function in functions
         if function["name"] in names
     ]
-    call_json = schema_grammar(schemas[0] if len(schemas) == 1 else {"anyOf": schemas})
-    # The converter names its top rule `root`; it becomes the body of each tagged call.
-    call_json = re.sub(r"^root ::=", "call-json ::=", call_json, flags=re.MULTILINE)
-    call = f'"{OPEN}\\n" call-json "\\n{CLOSE}"'
-    root = f'root ::= {call} ( "\\n" {call} )*' if parallel else f"root ::= {call}"
-    return f"{root}\n{call_json}"
+    # The converter names its top rule `root`; as `call-root` it becomes the body of each tagged call.
+    call_json = _namespaced(schema_grammar(schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), "call")
+    call = f'"{OPEN}\\n" call-root "\\n{CLOSE}"'
+    calls = f'{call} ( "\\n" {call} )*' if parallel else call
+    if answer is None:
+        return f"root ::= {calls}\n{call_json}"
+    answer_json = _namespaced(schema_grammar(answer), "answer")
+    return f"root ::= ( {calls} ) | answer-root\n{call_json}\n{answer_json}"
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
+def parse_tool_calls(text: str, names: list[str], *, tagged: bool = False) -> list[ToolCall] | None:
     """The calls in a model's output, or None when it is not (only) tool calls.
 
-    Small models under `auto` answer a call in the trained tags, as bare JSON, or as JSON in a code fence.
+    Small models under `auto` answer a call in the trained tags, as bare JSON, or as JSON in a code fence;
+    with `tagged` (JSON is the answer's format), only the tags make a call.
     """
     stripped = text.strip()
-    fenced = _FENCE.match(stripped)
+    fenced = None if tagged else _FENCE.match(stripped)
     if fenced:
         stripped = fenced.group(1)
     if stripped.startswith(OPEN):
         bodies = _BLOCK.findall(stripped)
-    elif stripped.startswith("{"):
+    elif stripped.startswith("{") and not tagged:
         bodies = [stripped]
     else:
         return None
@@ -149,14 +167,16 @@ def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
     return calls or None
 
 
-def could_be_tool_call(text: str) -> bool:
+def could_be_tool_call(text: str, *, tagged: bool = False) -> bool:
     """Whether the output so far may still turn out to be a tool call, so it is held back, not streamed.
 
     A call opens with the tags, a JSON fence or a brace, and its object's first key is "name" (or, in the
     shapes parsed at the end, "arguments" or "parameters"): code in another language, or JSON with other
-    keys, streams as soon as that shows.
+    keys, streams as soon as that shows. With `tagged`, only the tags open a call.
     """
     rest = text.lstrip()
+    if tagged:
+        return OPEN.startswith(rest) or rest.startswith(OPEN)
     for opener in (OPEN, "```json", "```"):
         if opener.startswith(rest):
             return True  # still typing the opener
@@ -182,7 +202,23 @@ def could_be_tool_call(text: str) -> bool:
 _HEADER = re.compile(
     r'\s*(?:<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
 )
+_TAGGED_HEADER = re.compile(_HEADER.pattern.replace("(?:<tool_call>|```(?:json)?)?", "<tool_call>"))
 _NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>)?\s*(?=<tool_call>)")
+
+
+def _may_open_another(gap: str) -> bool:
+    """Whether the text after a call's arguments may still lead to another call: the rest of this one
+    (`}`, `</tool_call>`, a closing fence), then `<tool_call>`, or the start of those."""
+    rest = gap
+    for piece in ("}", CLOSE, "```", OPEN):
+        rest = rest.lstrip()
+        if not rest or piece.startswith(rest):
+            return True
+        if rest.startswith(piece):
+            rest = rest[len(piece) :]
+        elif piece == OPEN:
+            return False
+    return True
 
 
 class ToolCallStream:
@@ -191,11 +227,14 @@ class ToolCallStream:
     A call starts once its header names a known tool and its arguments object opens; from then on the
     arguments stream as they are generated, and a JSON scanner finds where the object ends, after which a
     further `<tool_call>` starts the next call. Text that never starts a call yields nothing: the caller
-    decides what it was once the output is whole.
+    decides what it was once the output is whole. `finished` tells when the calls are over (after the first
+    one unless `parallel`; else once what follows a call cannot open another), so generation can stop.
     """
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], *, parallel: bool = True, tagged: bool = False) -> None:
         self.names = names
+        self.parallel = parallel
+        self._header_pattern = _TAGGED_HEADER if tagged else _HEADER
         self.calls = 0
         self._buffer = ""
         self._in_arguments = False
@@ -206,6 +245,13 @@ class ToolCallStream:
     @property
     def started(self) -> bool:
         return self.calls > 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the last call's arguments have ended and no further call can follow."""
+        if not self.started or self._in_arguments:
+            return False
+        return not self.parallel or not _may_open_another(self._buffer)
 
     def feed(self, text: str) -> list[ToolCallDelta]:
         self._buffer += text
@@ -229,7 +275,7 @@ class ToolCallStream:
             if gap is None:
                 return None
             self._buffer = self._buffer[gap.end() :]
-        match = _HEADER.match(self._buffer)
+        match = self._header_pattern.match(self._buffer)
         if match is None:
             return None
         try:
