@@ -121,10 +121,10 @@ def test_function_tools_checks_shape() -> None:
 def test_tool_call_grammar_wraps_the_schema_in_tags() -> None:
     grammar = tools.tool_call_grammar([WEATHER, TIME], ["get_weather"], parallel=False)
     root = grammar.splitlines()[0]
-    assert root.startswith('root ::= "<tool_call>\\n" call-json "\\n</tool_call>"')
+    assert root.startswith('root ::= "<tool_call>\\n" call-root "\\n</tool_call>"')
     assert "get_weather" in grammar
     assert "get_time" not in grammar
-    assert grammar.count("root ::=") == 1
+    assert grammar.count("\nroot ::=") == 0  # one root: the converter's became call-root
 
 
 def test_parallel_grammar_repeats_calls() -> None:
@@ -198,3 +198,72 @@ def test_stream_starts_no_call_for_other_shapes(text: str) -> None:
     stream = tools.ToolCallStream(["get_weather"])
     assert [d for c in text for d in stream.feed(c)] == []
     assert not stream.started
+
+
+def test_auto_with_a_response_format_allows_calls_or_the_answer() -> None:
+    answer = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}}
+    grammar = tools.tool_call_grammar([WEATHER], ["get_weather"], parallel=True, answer=answer)
+    root = grammar.splitlines()[0]
+    assert root.startswith('root ::= ( "<tool_call>\\n" call-root "\\n</tool_call>"')
+    assert root.endswith(" | answer-root")
+    rules = [line.split(" ::= ")[0] for line in grammar.splitlines()]
+    # Both schemas' rules are there, each under its own prefix, none defined twice.
+    assert len(rules) == len(set(rules))
+    assert {"call-root", "answer-root", "call-space", "answer-space"} <= set(rules)
+    assert all(rule == "root" or rule.startswith(("call-", "answer-")) for rule in rules)
+    # Literals and character classes are left as they were.
+    assert '"\\"city\\""' in grammar
+    assert "answer-integer" in grammar or "answer-n-kv" in grammar
+
+
+def test_the_joined_grammar_parses() -> None:
+    from llama_cpp import llama_grammar
+
+    answer = {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]}
+    grammar = tools.tool_call_grammar([WEATHER, TIME], ["get_weather", "get_time"], parallel=True, answer=answer)
+    llama_grammar.LlamaGrammar.from_string(grammar, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<tool", True),
+        ("<tool_call>\n{", True),
+        ("{", False),
+        ('{"name": "get_weather"', False),
+        ("```json", False),
+    ],
+)
+def test_with_a_response_format_only_the_tags_are_a_call(text: str, expected: bool) -> None:
+    assert tools.could_be_tool_call(text, tagged=True) is expected
+
+
+def test_with_a_response_format_bare_json_is_the_answer() -> None:
+    text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    assert tools.parse_tool_calls(text, ["get_weather"], tagged=True) is None
+    assert tools.parse_tool_calls(f"<tool_call>\n{text}\n</tool_call>", ["get_weather"], tagged=True) is not None
+    stream = tools.ToolCallStream(["get_weather"], tagged=True)
+    assert stream.feed(text) == []
+
+
+CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
+
+
+@pytest.mark.parametrize(
+    ("text", "parallel", "finished"),
+    [
+        (CALL[:-20], True, False),  # the arguments are still open
+        ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}', False, True),
+        ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}', True, False),
+        (CALL, True, False),
+        (CALL + "\n<tool", True, False),
+        (CALL + "\n<tool_call>\n{", True, False),
+        (CALL + "\nThe weather in Oslo", True, True),
+        ('{"name": "get_weather", "arguments": {"city": "Oslo"}}\n\nThis calls', True, True),
+        (CALL + "\n" + CALL, False, True),
+    ],
+)
+def test_stream_knows_when_the_calls_are_over(text: str, parallel: bool, finished: bool) -> None:
+    stream = tools.ToolCallStream(["get_weather"], parallel=parallel)
+    stream.feed(text)
+    assert stream.finished is finished
