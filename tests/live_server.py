@@ -15,7 +15,7 @@ from modelport.config import Settings
 from modelport.runtime import Registry
 from modelport.server import create_app
 
-STARTUP_TIMEOUT = 120.0
+STARTUP_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)

@@ -60,5 +60,5 @@ def chat_server(cache_dir: Path) -> Iterator[tuple[LiveServer, Registry]]:
 
 @pytest.fixture(scope="session")
 def client(chat_server: tuple[LiveServer, Registry]) -> Iterator[OpenAI]:
-    with OpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=120) as openai_client:
+    with OpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=300) as openai_client:
         yield openai_client

@@ -36,7 +36,7 @@ class GetWeather(BaseModel):
 
 @pytest.fixture
 def async_client(chat_server: tuple[LiveServer, Registry]) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=120)
+    return AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=300)
 
 
 def get_weather_calls() -> tuple[list[str], Any]:
@@ -114,3 +114,19 @@ def test_stream_helper_with_tools_under_auto_ends_with_the_call(client: OpenAI) 
     assert final.choices[0].finish_reason == "tool_calls"
     call = (final.choices[0].message.tool_calls or [])[0]
     assert call.function.parsed_arguments == GetWeather(city="Paris")  # type: ignore[union-attr]
+
+
+def test_several_calls_under_auto_all_come_back(client: OpenAI) -> None:
+    response = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Call get_weather once for each city the user names."},
+            {"role": "user", "content": "What is the weather in Paris and in Tokyo?"},
+        ],
+        tools=[openai.pydantic_function_tool(GetWeather, name="get_weather")],
+        temperature=0,
+    )
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    cities = [json.loads(call.function.arguments)["city"] for call in choice.message.tool_calls or []]  # type: ignore[union-attr]
+    assert cities == ["Paris", "Tokyo"]

@@ -38,7 +38,7 @@ def sample(client: OpenAI, seed: int, n: int = 1) -> list[str]:
         messages=SEA,
         temperature=1.0,
         seed=seed,
-        max_tokens=24,
+        max_tokens=12,
         n=n,  # type: ignore[arg-type]
     )
     return [choice.message.content or "" for choice in response.choices]

@@ -203,22 +203,23 @@ _HEADER = re.compile(
     r'\s*(?:<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
 )
 _TAGGED_HEADER = re.compile(_HEADER.pattern.replace("(?:<tool_call>|```(?:json)?)?", "<tool_call>"))
-_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>)?\s*(?=<tool_call>)")
+# Between two calls: the end of one (its object's brace, the closing tag or fence), then the next one's
+# opening: the tag, or, when untagged calls count, a fence or a bare object.
+_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>|```)?\s*(?=<tool_call>|```|\{)")
+_TAGGED_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>)?\s*(?=<tool_call>)")
 
 
-def _may_open_another(gap: str) -> bool:
+def _may_open_another(gap: str, *, tagged: bool) -> bool:
     """Whether the text after a call's arguments may still lead to another call: the rest of this one
-    (`}`, `</tool_call>`, a closing fence), then `<tool_call>`, or the start of those."""
+    (`}`, `</tool_call>`, a closing fence), then what may be the start of a call, or a start of those."""
     rest = gap
-    for piece in ("}", CLOSE, "```", OPEN):
+    for piece in ("}", CLOSE, "```"):
         rest = rest.lstrip()
-        if not rest or piece.startswith(rest):
+        if rest and piece.startswith(rest):
             return True
         if rest.startswith(piece):
             rest = rest[len(piece) :]
-        elif piece == OPEN:
-            return False
-    return True
+    return could_be_tool_call(rest, tagged=tagged)
 
 
 class ToolCallStream:
@@ -235,6 +236,8 @@ class ToolCallStream:
         self.names = names
         self.parallel = parallel
         self._header_pattern = _TAGGED_HEADER if tagged else _HEADER
+        self._next_pattern = _TAGGED_NEXT if tagged else _NEXT
+        self._tagged = tagged
         self.calls = 0
         self._buffer = ""
         self._in_arguments = False
@@ -251,7 +254,7 @@ class ToolCallStream:
         """Whether the last call's arguments have ended and no further call can follow."""
         if not self.started or self._in_arguments:
             return False
-        return not self.parallel or not _may_open_another(self._buffer)
+        return not self.parallel or not _may_open_another(self._buffer, tagged=self._tagged)
 
     def feed(self, text: str) -> list[ToolCallDelta]:
         self._buffer += text
@@ -271,7 +274,7 @@ class ToolCallStream:
     def _header(self) -> ToolCallDelta | None:
         if self.started:
             # Between calls: only the end of the last one and the start of the next one may follow.
-            gap = _NEXT.match(self._buffer)
+            gap = self._next_pattern.match(self._buffer)
             if gap is None:
                 return None
             self._buffer = self._buffer[gap.end() :]

@@ -257,6 +257,9 @@ CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</t
         ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}', True, False),
         (CALL, True, False),
         (CALL + "\n<tool", True, False),
+        (CALL[:-5], True, False),  # in the closing tag
+        ('```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```', True, False),
+        ('{"name": "get_weather", "arguments": {"city": "Oslo"}}\n{"note": 1}', True, True),
         (CALL + "\n<tool_call>\n{", True, False),
         (CALL + "\nThe weather in Oslo", True, True),
         ('{"name": "get_weather", "arguments": {"city": "Oslo"}}\n\nThis calls', True, True),
@@ -267,3 +270,17 @@ def test_stream_knows_when_the_calls_are_over(text: str, parallel: bool, finishe
     stream = tools.ToolCallStream(["get_weather"], parallel=parallel)
     stream.feed(text)
     assert stream.finished is finished
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n{"name": "get_time", "arguments": {}}',
+        '```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```\n'
+        '```json\n{"name": "get_time", "arguments": {}}\n```',
+    ],
+    ids=["bare", "fenced"],
+)
+def test_stream_reads_several_untagged_calls_in_a_row(text: str) -> None:
+    for piece in (1, 5, len(text)):
+        assert stream_calls(text, piece)[0] == [("get_weather", '{"city": "Oslo"}'), ("get_time", "{}")]
