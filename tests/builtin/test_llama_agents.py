@@ -5,6 +5,7 @@ with the tool's value, and a call ends the output with `finish_reason` "tool_cal
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -35,8 +36,9 @@ class GetWeather(BaseModel):
 
 
 @pytest.fixture
-def async_client(chat_server: tuple[LiveServer, Registry]) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=300)
+async def async_client(chat_server: tuple[LiveServer, Registry]) -> AsyncIterator[AsyncOpenAI]:
+    async with AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=300) as client:
+        yield client
 
 
 def get_weather_calls() -> tuple[list[str], Any]:

@@ -159,8 +159,6 @@ class LlamaChat:
         mode, names = tooling.chosen_tools(functions, tool_choice)
         parallel = parallel_tool_calls is not False
         grammar = self._grammar(response_format, functions, names, mode, parallel)
-        # Under `auto` with a JSON format, JSON is the answer: only the tags make a call.
-        tagged = mode == "auto" and grammar is not None
         offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
         # At run time the messages are plain dicts; the TypedDict union is only their static type.
         prompt = self._prompt([dict(m) for m in messages], offered)
@@ -173,7 +171,7 @@ class LlamaChat:
             prompt, [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
         )
         choices = [
-            self._choice(i, generation, mode, names, parallel=parallel, tagged=tagged)
+            self._choice(i, generation, mode, names, parallel=parallel)
             for i, generation in enumerate(generations)
         ]
         usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
@@ -202,13 +200,12 @@ class LlamaChat:
         names: list[str],
         *,
         parallel: bool,
-        tagged: bool,
     ) -> AsyncIterator[ChatCompletionChunk]:
         """One choice's chunks. Output that may be a tool call is held back; once a call's name is known it
         streams as OpenAI's deltas, and output that turns out not to be one is sent as text. Generation
         stops as soon as the calls are complete: what the model would write after them is not sent."""
         held = ""
-        calls = tooling.ToolCallStream(names, parallel=parallel, tagged=tagged) if mode != "none" else None
+        calls = tooling.ToolCallStream(names, parallel=parallel) if mode != "none" else None
         deciding = calls is not None
         async for event in generation.events():
             text = event.text
@@ -226,12 +223,12 @@ class LlamaChat:
                         return
                     continue
                 if event.finish_reason is None:
-                    if mode == "required" or tooling.could_be_tool_call(held, tagged=tagged):
+                    if mode == "required" or tooling.could_be_tool_call(held):
                         continue
                     # Not a tool call after all: stream from here on.
                     deciding, held, text = False, "", held
             if event.finish_reason is not None:
-                for chunk in self._finish(index, event, held if deciding else None, text, names, tagged):
+                for chunk in self._finish(index, event, held if deciding else None, text, names):
                     yield chunk
                 return
             if text or event.logprobs:
@@ -244,13 +241,12 @@ class LlamaChat:
         held: str | None,
         text: str,
         names: list[str],
-        tagged: bool,
     ) -> list[ChatCompletionChunk]:
         """The last chunks of a choice: a held tool call (in a shape only the whole output shows) or text,
         the finish reason, then its usage."""
         chunks: list[ChatCompletionChunk] = []
         if held is not None:
-            calls = tooling.parse_tool_calls(held, names, tagged=tagged)
+            calls = tooling.parse_tool_calls(held, names)
             if calls:
                 for position, call in enumerate(calls):
                     chunks.append(_tool_call_chunk(index, tooling.ToolCallDelta(position, "", call.id, call.name)))

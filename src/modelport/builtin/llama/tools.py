@@ -4,8 +4,8 @@ Qwen2.5's chat template asks the model to answer a call as
 `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`. When a call is required, a grammar built
 from the tools' JSON schemas makes that the only possible output; under `auto`, the output is parsed
 afterwards, and bare JSON naming a known tool counts as a call too. Under `auto` with a JSON response
-format, the grammar allows either the tagged calls or the answer in its schema, as OpenAI lets a model call
-tools first and answer in the format at the end; bare JSON is then the answer, never a call.
+format, the grammar allows either calls (in the tags, a JSON fence or bare, the shapes small models use) or
+the answer in its schema, as OpenAI lets a model call tools first and answer in the format at the end.
 
 `ToolCallStream` turns a call into OpenAI's streamed deltas while it is generated: the id, type and name as
 soon as the name is known, then the arguments as they come.
@@ -127,9 +127,13 @@ def tool_call_grammar(
     # The converter names its top rule `root`; as `call-root` it becomes the body of each tagged call.
     call_json = _namespaced(schema_grammar(schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), "call")
     call = f'"{OPEN}\\n" call-root "\\n{CLOSE}"'
-    calls = f'{call} ( "\\n" {call} )*' if parallel else call
     if answer is None:
+        calls = f'{call} ( "\\n" {call} )*' if parallel else call
         return f"root ::= {calls}\n{call_json}"
+    # Left to choose, this model writes a call as JSON in a fence more often than in its tags; any of the
+    # shapes is a call, and an object that is no call is the answer.
+    shape = f'( {call} | "```json\\n" call-root "\\n```" | call-root )'
+    calls = f'{shape} ( "\\n" {shape} )*' if parallel else shape
     answer_json = _namespaced(schema_grammar(answer), "answer")
     return f"root ::= ( {calls} ) | answer-root\n{call_json}\n{answer_json}"
 
@@ -137,19 +141,18 @@ def tool_call_grammar(
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-def parse_tool_calls(text: str, names: list[str], *, tagged: bool = False) -> list[ToolCall] | None:
+def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
     """The calls in a model's output, or None when it is not (only) tool calls.
 
-    Small models under `auto` answer a call in the trained tags, as bare JSON, or as JSON in a code fence;
-    with `tagged` (JSON is the answer's format), only the tags make a call.
+    Small models under `auto` answer a call in the trained tags, as bare JSON, or as JSON in a code fence.
     """
     stripped = text.strip()
-    fenced = None if tagged else _FENCE.match(stripped)
+    fenced = _FENCE.match(stripped)
     if fenced:
         stripped = fenced.group(1)
     if stripped.startswith(OPEN):
         bodies = _BLOCK.findall(stripped)
-    elif stripped.startswith("{") and not tagged:
+    elif stripped.startswith("{"):
         bodies = [stripped]
     else:
         return None
@@ -167,16 +170,14 @@ def parse_tool_calls(text: str, names: list[str], *, tagged: bool = False) -> li
     return calls or None
 
 
-def could_be_tool_call(text: str, *, tagged: bool = False) -> bool:
+def could_be_tool_call(text: str) -> bool:
     """Whether the output so far may still turn out to be a tool call, so it is held back, not streamed.
 
     A call opens with the tags, a JSON fence or a brace, and its object's first key is "name" (or, in the
     shapes parsed at the end, "arguments" or "parameters"): code in another language, or JSON with other
-    keys, streams as soon as that shows. With `tagged`, only the tags open a call.
+    keys, streams as soon as that shows.
     """
     rest = text.lstrip()
-    if tagged:
-        return OPEN.startswith(rest) or rest.startswith(OPEN)
     for opener in (OPEN, "```json", "```"):
         if opener.startswith(rest):
             return True  # still typing the opener
@@ -202,14 +203,12 @@ def could_be_tool_call(text: str, *, tagged: bool = False) -> bool:
 _HEADER = re.compile(
     r'\s*(?:<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
 )
-_TAGGED_HEADER = re.compile(_HEADER.pattern.replace("(?:<tool_call>|```(?:json)?)?", "<tool_call>"))
 # Between two calls: the end of one (its object's brace, the closing tag or fence), then the next one's
-# opening: the tag, or, when untagged calls count, a fence or a bare object.
+# opening: the tag, a fence or a bare object.
 _NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>|```)?\s*(?=<tool_call>|```|\{)")
-_TAGGED_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>)?\s*(?=<tool_call>)")
 
 
-def _may_open_another(gap: str, *, tagged: bool) -> bool:
+def _may_open_another(gap: str) -> bool:
     """Whether the text after a call's arguments may still lead to another call: the rest of this one
     (`}`, `</tool_call>`, a closing fence), then what may be the start of a call, or a start of those."""
     rest = gap
@@ -219,7 +218,7 @@ def _may_open_another(gap: str, *, tagged: bool) -> bool:
             return True
         if rest.startswith(piece):
             rest = rest[len(piece) :]
-    return could_be_tool_call(rest, tagged=tagged)
+    return could_be_tool_call(rest)
 
 
 class ToolCallStream:
@@ -232,12 +231,9 @@ class ToolCallStream:
     one unless `parallel`; else once what follows a call cannot open another), so generation can stop.
     """
 
-    def __init__(self, names: list[str], *, parallel: bool = True, tagged: bool = False) -> None:
+    def __init__(self, names: list[str], *, parallel: bool = True) -> None:
         self.names = names
         self.parallel = parallel
-        self._header_pattern = _TAGGED_HEADER if tagged else _HEADER
-        self._next_pattern = _TAGGED_NEXT if tagged else _NEXT
-        self._tagged = tagged
         self.calls = 0
         self._buffer = ""
         self._in_arguments = False
@@ -254,7 +250,7 @@ class ToolCallStream:
         """Whether the last call's arguments have ended and no further call can follow."""
         if not self.started or self._in_arguments:
             return False
-        return not self.parallel or not _may_open_another(self._buffer, tagged=self._tagged)
+        return not self.parallel or not _may_open_another(self._buffer)
 
     def feed(self, text: str) -> list[ToolCallDelta]:
         self._buffer += text
@@ -274,11 +270,11 @@ class ToolCallStream:
     def _header(self) -> ToolCallDelta | None:
         if self.started:
             # Between calls: only the end of the last one and the start of the next one may follow.
-            gap = self._next_pattern.match(self._buffer)
+            gap = _NEXT.match(self._buffer)
             if gap is None:
                 return None
             self._buffer = self._buffer[gap.end() :]
-        match = self._header_pattern.match(self._buffer)
+        match = _HEADER.match(self._buffer)
         if match is None:
             return None
         try:

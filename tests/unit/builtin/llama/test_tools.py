@@ -204,7 +204,7 @@ def test_auto_with_a_response_format_allows_calls_or_the_answer() -> None:
     answer = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}}
     grammar = tools.tool_call_grammar([WEATHER], ["get_weather"], parallel=True, answer=answer)
     root = grammar.splitlines()[0]
-    assert root.startswith('root ::= ( "<tool_call>\\n" call-root "\\n</tool_call>"')
+    assert root.startswith('root ::= ( ( "<tool_call>\\n" call-root "\\n</tool_call>" | "```json\\n" call-root')
     assert root.endswith(" | answer-root")
     rules = [line.split(" ::= ")[0] for line in grammar.splitlines()]
     # Both schemas' rules are there, each under its own prefix, none defined twice.
@@ -222,28 +222,6 @@ def test_the_joined_grammar_parses() -> None:
     answer = {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]}
     grammar = tools.tool_call_grammar([WEATHER, TIME], ["get_weather", "get_time"], parallel=True, answer=answer)
     llama_grammar.LlamaGrammar.from_string(grammar, verbose=False)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("<tool", True),
-        ("<tool_call>\n{", True),
-        ("{", False),
-        ('{"name": "get_weather"', False),
-        ("```json", False),
-    ],
-)
-def test_with_a_response_format_only_the_tags_are_a_call(text: str, expected: bool) -> None:
-    assert tools.could_be_tool_call(text, tagged=True) is expected
-
-
-def test_with_a_response_format_bare_json_is_the_answer() -> None:
-    text = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
-    assert tools.parse_tool_calls(text, ["get_weather"], tagged=True) is None
-    assert tools.parse_tool_calls(f"<tool_call>\n{text}\n</tool_call>", ["get_weather"], tagged=True) is not None
-    stream = tools.ToolCallStream(["get_weather"], tagged=True)
-    assert stream.feed(text) == []
 
 
 CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
