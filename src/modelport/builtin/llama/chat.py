@@ -171,8 +171,7 @@ class LlamaChat:
             prompt, [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
         )
         choices = [
-            self._choice(i, generation, mode, names, parallel=parallel)
-            for i, generation in enumerate(generations)
+            self._choice(i, generation, mode, names, parallel=parallel) for i, generation in enumerate(generations)
         ]
         usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
         cached: list[int] = []
