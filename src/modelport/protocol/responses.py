@@ -102,11 +102,22 @@ InputItem = Annotated[
 ]
 
 
+def _input_kind(value: Any) -> str:
+    return "str" if isinstance(value, str) else "list"
+
+
+# Tagged, so that a bad item is reported as that item (`input[2]`), not as "input should be a string".
+Input = Annotated[
+    Annotated[str, Tag("str")] | Annotated[list[InputItem], Tag("list")],
+    Discriminator(_input_kind),
+]
+
+
 class ResponsesRequest(_Wire):
     """The body of `POST /v1/responses`, as the OpenAI API reference defines it."""
 
     model: str
-    input: str | list[InputItem]
+    input: Input
     instructions: str | None = None
     previous_response_id: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)

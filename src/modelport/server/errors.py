@@ -78,7 +78,21 @@ def validation_error(exc: RequestValidationError) -> InvalidRequestError:
 # Tagged unions add their tag to an error's location ("messages", 0, "user", "content"); it names no field.
 _UNION_TAGS = {
     "messages": {"system", "developer", "user", "assistant", "tool", "function"},
-    "content": {"text", "image_url", "input_audio", "file", "refusal", "image", "tool_use", "tool_result"},
+    "input": {"message", "function_call", "function_call_output", "reasoning"},
+    "content": {
+        "text",
+        "input_text",
+        "input_image",
+        "input_file",
+        "output_text",
+        "image_url",
+        "input_audio",
+        "file",
+        "refusal",
+        "image",
+        "tool_use",
+        "tool_result",
+    },
 }
 
 # A plain union names the member that failed ("content", "str"); that names no field either.
