@@ -80,9 +80,10 @@ async def prepare_turn(request: ResponsesRequest, store: ResponseStore) -> Turn:
     return Turn(request, chat, stored_items(items), [*history, *messages])
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-    return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": [part]}
+def _message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
+    """A message item; `text` None is one whose content part is not added yet."""
+    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+    return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": content}
 
 
 @dataclass
@@ -95,10 +96,11 @@ class _Item:
     call_id: str = ""
     name: str = ""
     parts: list[str] = field(default_factory=list)
+    has_part: bool = False
 
     def as_dict(self, status: str) -> dict[str, Any]:
         if self.kind == "message":
-            return _message_item(self.id, "".join(self.parts), status)
+            return _message_item(self.id, "".join(self.parts) if self.has_part else None, status)
         return {
             "id": self.id,
             "type": "function_call",
@@ -224,6 +226,7 @@ class _Translation:
             events += self._close()
             item, added = self._open("message")
             events.append(added)
+            item.has_part = True
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             events.append(
                 self.event(
@@ -313,6 +316,9 @@ class _Translation:
         return events
 
     def fail(self, error: ModelportError) -> BaseModel:
+        if self.open is not None:
+            # What the item had when the error struck, for a client that reads the failed response's output.
+            self.output[self.open.index] = self.open.as_dict("incomplete")
         code = "rate_limit_exceeded" if error.status_code == 429 else "server_error"
         body = self.response("failed", error={"code": code, "message": error.message})
         return self.event(ResponseFailedEvent, type="response.failed", response=body)
