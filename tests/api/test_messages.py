@@ -197,9 +197,11 @@ def test_keys_as_x_api_key_or_bearer(locked_server: LiveServer, locked_http: htt
         assert keyed.messages.create(**request).content[0].text == "let me in"  # type: ignore[union-attr]
     with Anthropic(base_url=locked_server.url, auth_token=API_KEY, max_retries=0) as bearer:
         assert bearer.messages.create(**request).content[0].text == "let me in"  # type: ignore[union-attr]
-    with Anthropic(base_url=locked_server.url, api_key="wrong", max_retries=0) as wrong:
-        with pytest.raises(anthropic.AuthenticationError) as refused:
-            wrong.messages.create(**request)
+    with (
+        Anthropic(base_url=locked_server.url, api_key="wrong", max_retries=0) as wrong,
+        pytest.raises(anthropic.AuthenticationError) as refused,
+    ):
+        wrong.messages.create(**request)
     assert refused.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
     anthropic_error(locked_http.post("/v1/messages", json=request), 401, "authentication_error")
     chat = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
