@@ -15,6 +15,9 @@ from modelport.config import Settings
 from modelport.runtime import Registry
 
 AUDIO_MODULES = ("modelport.builtin.whisper", "modelport.builtin.hibari", "modelport.builtin.piper")
+# The chat server's batch size and queue, small enough for tests to fill them.
+CHAT_PARALLEL = 4
+CHAT_QUEUE = 2
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,16 @@ def builtin_server(cache_dir: Path) -> Iterator[LiveServer]:
 def builtin_client(builtin_server: LiveServer) -> Iterator[OpenAI]:
     with OpenAI(base_url=builtin_server.v1, api_key="unused", max_retries=0, timeout=120) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def chat_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Registry]]:
+    """The built-in chat model, loaded once for every test module that chats with it."""
+    settings = Settings(
+        cache_dir=cache_dir,
+        chat_parallel=CHAT_PARALLEL,
+        queue_size=CHAT_QUEUE,
+        chat_context=2048,
+        state_dir=tmp_path_factory.mktemp("state"),
+    )
+    yield from serve_builtin("modelport.builtin.llama", settings)

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,14 +16,13 @@ from openai import OpenAI
 from live_server import LiveServer
 from modelport.builtin.llama import DEFAULT_NAME
 from modelport.builtin.llama.chat import LlamaChat
-from modelport.config import Settings
 from modelport.runtime import Registry
 
-from .conftest import serve_builtin
+from .conftest import CHAT_PARALLEL, CHAT_QUEUE
 
 MODEL = DEFAULT_NAME
-PARALLEL = 4
-QUEUE = 2
+PARALLEL = CHAT_PARALLEL
+QUEUE = CHAT_QUEUE
 WEATHER = {
     "type": "function",
     "function": {
@@ -46,12 +44,6 @@ TIME = {
     },
 }
 COUNTING = [{"role": "user", "content": "Count from 1 to 500, separated by commas, with no other text."}]
-
-
-@pytest.fixture(scope="module")
-def chat_server(cache_dir: Path) -> Iterator[tuple[LiveServer, Registry]]:
-    settings = Settings(cache_dir=cache_dir, chat_parallel=PARALLEL, queue_size=QUEUE, chat_context=2048)
-    yield from serve_builtin("modelport.builtin.llama", settings)
 
 
 @pytest.fixture(scope="module")

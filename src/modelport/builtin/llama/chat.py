@@ -117,6 +117,19 @@ class LlamaChat:
         add_bos = self.engine.model.add_bos_token() and not (self._bos and text.startswith(self._bos))
         return self.engine.tokenize(text, special=True, add_bos=add_bos)
 
+    def count_prompt_tokens(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> int:
+        """The prompt tokens a chat request with these messages and tools would take (Anthropic's
+        count_tokens): the prompt is rendered and tokenized as `__call__` does."""
+        functions = tooling.function_tools(tools)
+        mode, _ = tooling.chosen_tools(functions, tool_choice)
+        offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
+        return len(self._prompt([dict(m) for m in messages], offered))
+
     async def __call__(
         self,
         messages: list[Message],
