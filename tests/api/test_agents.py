@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
+from agents import Agent, RunConfig, Runner, function_tool
 from agents.models.openai_provider import OpenAIProvider
 from openai import AsyncOpenAI, OpenAI
 
 from live_server import LiveServer
-
-
-@pytest.fixture(autouse=True)
-def no_tracing() -> Iterator[None]:
-    # Traces would be exported to OpenAI's servers; tests reach only loopback.
-    set_tracing_disabled(True)
-    yield
 
 
 @pytest.mark.anyio
@@ -31,6 +22,7 @@ async def test_an_agent_calls_its_tool(server: LiveServer, client: OpenAI) -> No
 
     agent = Agent(name="forecaster", instructions="Use the tool.", model="tool-chat", tools=[get_weather])
     async with AsyncOpenAI(base_url=server.v1, api_key="unused", max_retries=0) as openai_client:
+        # Traces would be exported to OpenAI's servers; tests reach only loopback.
         config = RunConfig(model_provider=OpenAIProvider(openai_client=openai_client), tracing_disabled=True)
         result = await Runner.run(agent, "Weather in Paris", run_config=config, max_turns=3)
     assert calls == ["Paris"]
