@@ -69,8 +69,13 @@ class ResponseStore:
                 ),
             )
 
+    def _exists(self) -> bool:
+        return self._connection is not None or self.path.exists()
+
     def _get(self, response_id: str) -> StoredResponse | None:
         with self._lock:
+            if not self._exists():
+                return None
             row = (
                 self._connect()
                 .execute("SELECT response, input_items, conversation FROM responses WHERE id = ?", (response_id,))
@@ -82,6 +87,8 @@ class ResponseStore:
 
     def _delete(self, response_id: str) -> bool:
         with self._lock:
+            if not self._exists():
+                return False
             cursor = self._connect().execute("DELETE FROM responses WHERE id = ?", (response_id,))
         return cursor.rowcount > 0
 
