@@ -69,6 +69,20 @@ def test_messages_stream(claude: Anthropic) -> None:
     assert final.usage.output_tokens == 5
 
 
+def test_messages_stop_sequence(claude: Anthropic) -> None:
+    message = claude.messages.create(
+        model=MODEL,
+        max_tokens=40,
+        stop_sequences=["7"],
+        messages=[{"role": "user", "content": "Count from 1 to 20, separated by commas, with no other text."}],
+        extra_body={"temperature": 0},
+    )
+    assert message.stop_reason == "stop_sequence"
+    assert message.stop_sequence == "7"
+    assert "7" not in message.content[0].text  # type: ignore[union-attr]
+    assert "6" in message.content[0].text  # type: ignore[union-attr]
+
+
 def test_messages_tool_choice_any_and_named(claude: Anthropic) -> None:
     question = [{"role": "user", "content": "What is the weather like in Paris right now?"}]
     chosen = claude.messages.create(

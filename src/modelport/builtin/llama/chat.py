@@ -299,8 +299,12 @@ class LlamaChat:
             completion_tokens=event.completion_tokens,
             total_tokens=event.prompt_tokens + event.completion_tokens,
         )
+        finish = _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason)
+        if event.stop is not None:
+            # Which stop string ended the text (vLLM's `stop_reason`): Anthropic's `stop_sequence` needs it.
+            finish.choices[0].stop_reason = event.stop  # type: ignore[attr-defined]
         return [
-            _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason),
+            finish,
             ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage),
         ]
 

@@ -49,6 +49,8 @@ class Event:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    stop: str | None = None
+    """The stop string that ended the text, when one did."""
 
 
 class Generation:
@@ -421,7 +423,7 @@ class LlamaEngine:
             alternatives = [(self._text(t), list(self.piece(t)), lp) for t, lp in top]
             details.append(TokenLogprob(self._text(token), list(raw), chosen, alternatives))
         if stopped:
-            self._finish(slot, text, "stop", details)
+            self._finish(slot, text, "stop", details, stop=stops.matched)
             return
         room = self.n_ctx_per_sequence - len(slot.cached) - 1
         if (params.max_tokens is not None and slot.completion_tokens >= params.max_tokens) or room <= 0:
@@ -434,7 +436,9 @@ class LlamaEngine:
     def _text(self, token: int) -> str:
         return self.piece(token).decode("utf-8", errors="replace")
 
-    def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
+    def _finish(
+        self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None, stop: str | None = None
+    ) -> None:
         generation = slot.generation
         assert generation is not None
         self._send(
@@ -445,6 +449,7 @@ class LlamaEngine:
                 finish_reason=reason,
                 prompt_tokens=len(generation.prompt),
                 completion_tokens=slot.completion_tokens,
+                stop=stop,
             ),
         )
         self._release(slot)
