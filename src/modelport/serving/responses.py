@@ -6,6 +6,7 @@ A non-streaming response is the `response` of the same events' last one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from modelport.serving.response_input import (
     stored_items,
 )
 from modelport.serving.response_store import ResponseStore, StoredResponse
+
+logger = logging.getLogger(__name__)
 
 # Why a choice ended (chat's finish reason) -> why the response is incomplete.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -355,6 +358,8 @@ async def response_events(
     except Exception as exc:
         if not streaming:
             raise
+        if not isinstance(exc, ModelportError):
+            logger.exception("response %s failed", turn.id, exc_info=exc)
         error = exc if isinstance(exc, ModelportError) else PredictorError("The response failed on the server.")
         last = translation.fail(error)
     finally:
