@@ -49,6 +49,8 @@ from modelport.serving.response_store import ResponseStore, StoredResponse
 
 logger = logging.getLogger(__name__)
 
+_DELTAS = (ResponseTextDeltaEvent, ResponseFunctionCallArgumentsDeltaEvent)
+
 # Why a choice ended (chat's finish reason) -> why the response is incomplete.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -127,9 +129,12 @@ class _Translation:
         self.usage: dict[str, Any] | None = None
 
     def event(self, kind: type[BaseModel], **fields: Any) -> BaseModel:
-        event = kind.model_validate({**fields, "sequence_number": self.sequence})
+        fields["sequence_number"] = self.sequence
         self.sequence += 1
-        return event
+        if kind in _DELTAS:
+            # One per token, holding only strings and numbers made here: built without validation.
+            return kind.model_construct(**fields)
+        return kind.model_validate(fields)
 
     def response(self, status: str, **extra: Any) -> dict[str, Any]:
         request = self.turn.request
