@@ -35,13 +35,13 @@ FUNCTION = {"type": "function", "name": "get_weather", "parameters": WEATHER["in
 
 @pytest.fixture(scope="module")
 def claude(chat_server: tuple[LiveServer, Registry]) -> Iterator[Anthropic]:
-    with Anthropic(base_url=chat_server[0].url, api_key="unused", max_retries=0, timeout=120) as client:
+    with Anthropic(base_url=chat_server[0].url, api_key="unused", max_retries=0, timeout=600) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def client(chat_server: tuple[LiveServer, Registry]) -> Iterator[OpenAI]:
-    with OpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=120) as openai_client:
+    with OpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=600) as openai_client:
         yield openai_client
 
 
@@ -153,7 +153,7 @@ def test_responses_tools_over_two_turns(client: OpenAI) -> None:
         tools=[FUNCTION],  # type: ignore[list-item]
         tool_choice="none",
         temperature=0,
-        max_output_tokens=30,
+        max_output_tokens=60,
     )
     # The answer can only know the temperature from the tool's output in the stored conversation.
     assert "23" in second.output_text
@@ -178,7 +178,7 @@ async def test_an_agent_calls_its_tool(chat_server: tuple[LiveServer, Registry])
         model_settings=ModelSettings(tool_choice="required", temperature=0),
         tool_use_behavior="stop_on_first_tool",
     )
-    async with AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0) as openai_client:
+    async with AsyncOpenAI(base_url=chat_server[0].v1, api_key="unused", max_retries=0, timeout=600) as openai_client:
         config = RunConfig(model_provider=OpenAIProvider(openai_client=openai_client), tracing_disabled=True)
         result = await Runner.run(agent, "What is the weather like in Paris?", run_config=config, max_turns=2)
     assert len(calls) == 1
