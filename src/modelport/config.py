@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     """TCP port to listen on."""
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Keys accepted as `Authorization: Bearer <key>`; comma-separated in the environment. Empty means
-    no authentication."""
+    """Keys accepted as `Authorization: Bearer <key>` or `x-api-key: <key>`; comma-separated in the
+    environment. Empty means no authentication."""
 
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
     """Largest request body accepted, in bytes; a larger one is answered with 413."""
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "modelport")
     """Folder for files made from installed packages, such as model weights joined from their parts."""
+
+    state_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "state" / "modelport")
+    """Folder for what the server keeps across restarts, such as stored Responses (`responses.sqlite3`)."""
 
     queue_size: int = Field(default=64, ge=1)
     """Requests a model holds waiting for a free slot; one more is answered with 429 and Retry-After."""

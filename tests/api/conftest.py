@@ -15,7 +15,7 @@ from live_server import LiveServer
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
 
-from . import audio_models, embedding_models, faulty_models
+from . import audio_models, embedding_models, faulty_models, tool_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "secret"
@@ -25,22 +25,35 @@ SMALL_BODY_LIMIT = 64 * 1024
 @contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """A live server for `settings`, with its own registry: predictors and their state are not shared."""
-    targets = [str(EXAMPLES), faulty_models.__name__, audio_models.__name__, f"{embedding_models.__name__}:app"]
+    targets = [
+        str(EXAMPLES),
+        faulty_models.__name__,
+        audio_models.__name__,
+        tool_models.__name__,
+        f"{embedding_models.__name__}:app",
+    ]
     with live_server.serve(Registry(load_targets(targets)), settings) as live:
         yield live
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[LiveServer]:
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The open server's state folder (its stored responses)."""
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def server(state_dir: Path) -> Iterator[LiveServer]:
     """The open server: no API keys, the default body limit."""
-    with serve(Settings()) as live:
+    with serve(Settings(state_dir=state_dir)) as live:
         yield live
 
 
 @pytest.fixture(scope="session")
-def locked_server() -> Iterator[LiveServer]:
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server that wants `API_KEY` on /v1 and refuses bodies over `SMALL_BODY_LIMIT` bytes."""
-    with serve(Settings(api_keys=[API_KEY], max_request_bytes=SMALL_BODY_LIMIT)) as live:
+    settings = Settings(api_keys=[API_KEY], max_request_bytes=SMALL_BODY_LIMIT, state_dir=tmp_path_factory.mktemp("s"))
+    with serve(settings) as live:
         yield live
 
 

@@ -55,3 +55,37 @@ def sse_json(body: str) -> list[dict[str, Any]]:
 def user(text: str) -> list[dict[str, Any]]:
     """A conversation of one user message."""
     return [{"role": "user", "content": text}]
+
+
+def named_events(body: str) -> list[dict[str, Any]]:
+    """The events of a stream that names each event (Responses, Anthropic Messages), in order.
+
+    Asserts every event is exactly `event: <type>` then `data: <json>` whose `type` is that name, and that
+    nothing (no `[DONE]`) follows the last one.
+    """
+    assert body.endswith("\n\n"), body[-200:]
+    events = []
+    for block in body.split("\n\n")[:-1]:
+        lines = block.split("\n")
+        assert len(lines) == 2, block
+        assert lines[0].startswith("event: "), block
+        assert lines[1].startswith("data: "), block
+        event = json.loads(lines[1].removeprefix("data: "))
+        assert event["type"] == lines[0].removeprefix("event: "), block
+        events.append(event)
+    assert "[DONE]" not in body
+    return events
+
+
+def anthropic_error(response: httpx.Response, status: int, error_type: str) -> str:
+    """Assert `response` is Anthropic's error body with `status` and `error_type`; return its message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"type", "error"}, body
+    assert body["type"] == "error"
+    assert set(body["error"]) == {"type", "message"}, body
+    assert body["error"]["type"] == error_type, body
+    message: str = body["error"]["message"]
+    assert message
+    return message

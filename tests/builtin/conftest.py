@@ -52,9 +52,15 @@ def builtin_client(builtin_server: LiveServer) -> Iterator[OpenAI]:
 
 
 @pytest.fixture(scope="session")
-def chat_server(cache_dir: Path) -> Iterator[tuple[LiveServer, Registry]]:
-    """The built-in chat model, loaded once for every chat test module."""
-    settings = Settings(cache_dir=cache_dir, chat_parallel=CHAT_PARALLEL, queue_size=CHAT_QUEUE, chat_context=2048)
+def chat_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Registry]]:
+    """The built-in chat model, loaded once for every test module that chats with it."""
+    settings = Settings(
+        cache_dir=cache_dir,
+        chat_parallel=CHAT_PARALLEL,
+        queue_size=CHAT_QUEUE,
+        chat_context=2048,
+        state_dir=tmp_path_factory.mktemp("state"),
+    )
     yield from serve_builtin("modelport.builtin.llama", settings)
 
 

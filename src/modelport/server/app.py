@@ -14,14 +14,16 @@ from modelport.runtime import Registry
 from modelport.server.auth import check_api_key
 from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
-from modelport.server.routers import audio, chat, completions, embeddings, health, models
+from modelport.server.routers import audio, chat, completions, embeddings, health, messages, models, responses
 from modelport.serving.embeddings import EmbeddingBatchers
+from modelport.serving.response_store import ResponseStore
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     """An app that loads the registry's models at start-up and unloads them at shutdown."""
     settings = settings or Settings()
     batchers = EmbeddingBatchers(settings)
+    response_store = ResponseStore(settings.state_dir)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -30,6 +32,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await batchers.aclose()
+            response_store.close()
             await registry.unload_all()
 
     app = FastAPI(
@@ -41,10 +44,12 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.settings = settings
     app.state.embedding_batchers = batchers
+    app.state.response_store = response_store
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]
-    for router in (models.router, chat.router, completions.router, embeddings.router, audio.router):
+    routers = (models, chat, completions, embeddings, audio, responses, messages)
+    for router in (module.router for module in routers):
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -1,8 +1,10 @@
-"""The one error path: every failure leaves the server as OpenAI's `{"error": {...}}` body."""
+"""The one error path: every failure leaves the server as OpenAI's `{"error": {...}}` body, or, on the
+Anthropic Messages routes, as Anthropic's `{"type": "error", "error": {"type", "message"}}`."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,8 +16,40 @@ from modelport.errors import InvalidRequestError, ModelportError, NotFoundError,
 logger = logging.getLogger(__name__)
 
 
-def error_response(error: ModelportError) -> JSONResponse:
-    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
+# Anthropic's error type for each status it uses; any other status takes the type of its class.
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+ANTHROPIC_PREFIX = "/v1/messages"
+
+
+def anthropic_error_body(error: ModelportError) -> dict[str, Any]:
+    """The error as Anthropic's API writes it."""
+    kind = _ANTHROPIC_TYPES.get(error.status_code) or (
+        "api_error" if error.status_code >= 500 else "invalid_request_error"
+    )
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def is_anthropic_route(path: str) -> bool:
+    return path == ANTHROPIC_PREFIX or path.startswith(ANTHROPIC_PREFIX + "/")
+
+
+def error_body(error: ModelportError, path: str) -> dict[str, Any]:
+    """The body for `error` on the route `path`: each API answers in its own shape."""
+    return anthropic_error_body(error) if is_anthropic_route(path) else error.to_dict()
+
+
+def error_response(error: ModelportError, request: Request) -> JSONResponse:
+    return JSONResponse(error_body(error, request.url.path), status_code=error.status_code, headers=error.headers)
 
 
 def validation_error(exc: RequestValidationError) -> InvalidRequestError:
@@ -44,7 +78,21 @@ def validation_error(exc: RequestValidationError) -> InvalidRequestError:
 # Tagged unions add their tag to an error's location ("messages", 0, "user", "content"); it names no field.
 _UNION_TAGS = {
     "messages": {"system", "developer", "user", "assistant", "tool", "function"},
-    "content": {"text", "image_url", "input_audio", "file", "refusal"},
+    "input": {"message", "function_call", "function_call_output", "reasoning"},
+    "content": {
+        "text",
+        "input_text",
+        "input_image",
+        "input_file",
+        "output_text",
+        "image_url",
+        "input_audio",
+        "file",
+        "refusal",
+        "image",
+        "tool_use",
+        "tool_result",
+    },
 }
 
 # A plain union names the member that failed ("content", "str"); that names no field either.
@@ -70,12 +118,12 @@ def _param(location: tuple[int | str, ...] | list[int | str]) -> str | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelportError)
-    async def _modelport(_: Request, exc: ModelportError) -> JSONResponse:
-        return error_response(exc)
+    async def _modelport(request: Request, exc: ModelportError) -> JSONResponse:
+        return error_response(exc, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -87,9 +135,10 @@ def install_error_handlers(app: FastAPI) -> None:
             error = ModelportError(str(exc.detail))
             error.status_code = exc.status_code
             error.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return error_response(error)
+        return error_response(error, request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
-        return error_response(PredictorError("The server had an error while processing your request.", code=None))
+        error = PredictorError("The server had an error while processing your request.", code=None)
+        return error_response(error, request)

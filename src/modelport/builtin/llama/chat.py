@@ -134,6 +134,19 @@ class LlamaChat:
         add_bos = self.engine.model.add_bos_token() and not (self._bos and text.startswith(self._bos))
         return self.engine.tokenize(text, special=True, add_bos=add_bos)
 
+    def count_prompt_tokens(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> int:
+        """The prompt tokens a chat request with these messages and tools would take (Anthropic's
+        count_tokens): the prompt is rendered and tokenized as `__call__` does."""
+        functions = tooling.function_tools(tools)
+        mode, _ = tooling.chosen_tools(functions, tool_choice)
+        offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
+        return len(self._prompt([dict(m) for m in messages], offered))
+
     async def __call__(
         self,
         messages: list[Message],
@@ -314,8 +327,12 @@ class LlamaChat:
         """A choice's finish reason ("tool_calls" when it called tools and was not cut short), then a chunk
         with its usage."""
         reason = "tool_calls" if called and event.finish_reason == "stop" else event.finish_reason
+        finish = _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason)
+        if event.stop is not None:
+            # Which stop string ended the text (vLLM's `stop_reason`): Anthropic's `stop_sequence` needs it.
+            finish.choices[0].stop_reason = event.stop  # type: ignore[attr-defined]
         return [
-            _chunk(index, chunk_types.ChoiceDelta(), finish_reason=reason),
+            finish,
             ChatCompletionChunk(
                 id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=_usage(event)
             ),

@@ -64,6 +64,8 @@ class Event:
     completion_tokens: int = 0
     # Prompt tokens whose cache entries were reused from an earlier request instead of decoded.
     cached_tokens: int = 0
+    stop: str | None = None
+    """The stop string that ended the text, when one did."""
 
 
 class Generation:
@@ -532,7 +534,7 @@ class LlamaEngine:
             alternatives = [(self._text(t), list(self.piece(t)), lp) for t, lp in top]
             details.append(TokenLogprob(self._text(token), list(raw), chosen, alternatives))
         if stopped:
-            self._finish(slot, text, "stop", details)
+            self._finish(slot, text, "stop", details, stop=stops.matched)
             return
         room = self.n_ctx_per_sequence - len(slot.cached) - 1
         if (params.max_tokens is not None and slot.completion_tokens >= params.max_tokens) or room <= 0:
@@ -546,7 +548,12 @@ class LlamaEngine:
         return self.piece(token).decode("utf-8", errors="replace")
 
     def _event(
-        self, slot: _Slot, text: str, details: list[TokenLogprob] | None = None, reason: str | None = None
+        self,
+        slot: _Slot,
+        text: str,
+        details: list[TokenLogprob] | None = None,
+        reason: str | None = None,
+        stop: str | None = None,
     ) -> Event:
         generation = slot.generation
         assert generation is not None
@@ -557,11 +564,14 @@ class LlamaEngine:
             prompt_tokens=len(generation.prompt),
             completion_tokens=slot.completion_tokens,
             cached_tokens=generation.cached_tokens,
+            stop=stop,
         )
 
-    def _finish(self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None) -> None:
+    def _finish(
+        self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None, stop: str | None = None
+    ) -> None:
         assert slot.generation is not None
-        self._send(slot.generation, self._event(slot, text, details, reason))
+        self._send(slot.generation, self._event(slot, text, details, reason, stop))
         self._release(slot)
 
     def _release(self, slot: _Slot, error: BaseException | None = None) -> None:

@@ -129,6 +129,7 @@ class StopMatcher:
         self.stops = tuple(s for s in stops if s)
         self.text = ""
         self.emitted = 0
+        self.matched: str | None = None
 
     def feed(self, piece: str) -> tuple[str, bool]:
         """Add `piece`; return the text now safe to send and whether a stop string was reached."""
@@ -140,6 +141,7 @@ class StopMatcher:
             if found != -1:
                 out = self.text[self.emitted : found]
                 self.emitted = len(self.text)
+                self.matched = stop
                 return out, True
         safe = len(self.text) - self._held_back()
         out = self.text[self.emitted : safe]
