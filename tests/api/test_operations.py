@@ -4,7 +4,6 @@ local models by path, request ids and access logs, /metrics, readiness and CORS.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,6 +219,3 @@ def test_cors_allows_the_configured_origin_only(ops: LiveServer) -> None:
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
 
 
-def test_the_environment_has_no_stray_settings() -> None:
-    # The module's server is configured only by its Settings, not by the environment of the test run.
-    assert not [name for name in os.environ if name.upper().startswith("MODELPORT_MAX_MEMORY")]
