@@ -45,7 +45,7 @@ def serve(registry: Registry, settings: Settings) -> Iterator[LiveServer]:
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         # Started, and done with the models that load at start-up (in the background, after the start).
-        while not (server.started and registry.ready):
+        while not (server.started and (registry.ready or registry.start_failures)):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)

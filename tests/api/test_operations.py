@@ -217,5 +217,3 @@ def test_cors_allows_the_configured_origin_only(ops: LiveServer) -> None:
     simple = httpx.get(f"{ops.v1}/models", headers={"Origin": ORIGIN, "Authorization": f"Bearer {USER_KEY}"})
     assert simple.headers["access-control-allow-origin"] == ORIGIN
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
-
-

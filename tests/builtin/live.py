@@ -34,7 +34,7 @@ def serve_specs(specs: Iterable[ModelSpec], settings: Settings | None = None) ->
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not (server.started and registry.ready):
+        while not (server.started and (registry.ready or registry.start_failures)):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the built-in model server did not start")
             time.sleep(0.05)

@@ -66,6 +66,8 @@ class Registry:
         self._reaper: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
         self._started = False
+        # Start-up models whose start-up load failed, until a later load succeeds.
+        self.start_failures: set[str] = set()
         for spec in specs:
             self.add(spec)
 
@@ -128,8 +130,8 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        """Started, and every model marked for start-up is loaded (or failed: it is retried on use)."""
-        return self._started and (self._starting is None or self._starting.done())
+        """Started, and every model marked for start-up has loaded once (a failed one is retried on use)."""
+        return self._started and (self._starting is None or self._starting.done()) and not self.start_failures
 
     def memory_in_use(self) -> int:
         """What the loaded and loading models take, as measured or estimated."""
@@ -152,6 +154,7 @@ class Registry:
                 try:
                     await self._ensure_loaded(model, wait=None)
                 except ModelportError as exc:
+                    self.start_failures.add(model.name)
                     logger.error("%s", exc.message)
 
     async def stop(self) -> None:
@@ -260,6 +263,7 @@ class Registry:
             model.measured_bytes = max(model.measured_bytes, measured)
             model.load_seconds = seconds
             model.last_error = None
+            self.start_failures.discard(model.name)
             model.state = State.LOADED
             model.last_used = time.monotonic()
             logger.info("loaded model %s in %.1f s (%s)", model.name, seconds, format_size(max(measured, 0)))

@@ -260,3 +260,14 @@ async def test_a_plain_function_is_always_loaded() -> None:
     await registry.unload("f")
     assert registry.model("f").state is State.LOADED
     await registry.stop()
+
+
+async def test_a_failed_start_up_load_keeps_the_registry_unready_until_a_load_succeeds() -> None:
+    registry = registry_of(("a", Embedder(fail=1), LoadPolicy(at_start=True)))
+    await registry.start()
+    await registry.wait_ready()
+    assert registry.start_failures == {"a"}
+    assert not registry.ready
+    (await registry.acquire("a")).release()
+    assert registry.ready
+    await registry.stop()

@@ -40,6 +40,9 @@ async def ready(request: Request, registry: Annotated[Registry, Depends(get_regi
     if request.app.state.drain.draining:
         return JSONResponse({"status": "shutting_down"}, status_code=503)
     if not registry.ready:
+        if registry.start_failures:
+            failed = {name: registry.model(name).last_error for name in sorted(registry.start_failures)}
+            return JSONResponse({"status": "failed", "failed": failed}, status_code=503)
         waiting = [m.name for m in registry.models() if m.policy.at_start and m.state != "loaded"]
         return JSONResponse({"status": "loading", "waiting_for": waiting}, status_code=503)
     return JSONResponse({"status": "ready", "models": _models(registry)})
