@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +25,19 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _STREAMED_ENDPOINTS_WITH_DONE = ("/v1/chat/completions", "/v1/completions")
 
 
+@dataclass
+class _Response:
+    """What has been sent so far."""
+
+    status: int = 500
+    started: bool = False
+    ended: bool = False
+    sse: bool = False
+
+
 class RequestMiddleware:
+    """The outermost layer: every response, the inner layers' refusals included, passes through it."""
+
     def __init__(self, app: ASGIApp, metrics: Metrics, drain: Drain, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
@@ -40,18 +53,18 @@ class RequestMiddleware:
         context = RequestContext(request_id)
         token = current_request.set(context)
         started = time.monotonic()
-        response: dict[str, object] = {"status": 500, "started": False, "ended": False, "sse": False}
+        response = _Response()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
-                response["status"] = message["status"]
-                response["started"] = True
-                response["sse"] = dict(headers).get(b"content-type", b"").startswith(b"text/event-stream")
+                response.status = message["status"]
+                response.started = True
+                response.sse = dict(headers).get(b"content-type", b"").startswith(b"text/event-stream")
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                response["ended"] = True
+                response.ended = True
             await send(message)
 
         cut = False
@@ -74,14 +87,14 @@ class RequestMiddleware:
                 this.uncancel()
             finally:
                 watcher.cancel()
-            if cut and not response["ended"]:
+            if cut and not response.ended:
                 await self._end(scope, response, send_with_id)
         finally:
             context.finish()
             seconds = time.monotonic() - started
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
-            status = int(str(response["status"]))
+            status = response.status
             self.metrics.request_finished(context.model, endpoint, status, seconds)
             if self.access_log:
                 logger.info(
@@ -102,17 +115,17 @@ class RequestMiddleware:
                 )
             current_request.reset(token)
 
-    async def _end(self, scope: Scope, response: dict[str, object], send: Send) -> None:
+    async def _end(self, scope: Scope, response: _Response, send: Send) -> None:
         """Answer or close what the grace period cut short."""
         error = UnavailableError("The server is shutting down.", code="server_shutting_down")
-        if not response["started"]:
+        if not response.started:
             body = json.dumps(error.to_dict()).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         tail = b""
-        if response["sse"]:
+        if response.sse:
             tail = f"data: {json.dumps(error.to_dict())}\n\n".encode()
             if scope["path"] in _STREAMED_ENDPOINTS_WITH_DONE:
                 tail += b"data: [DONE]\n\n"
