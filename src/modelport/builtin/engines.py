@@ -230,7 +230,8 @@ register_engine("whisper", _whisper)
 register_engine("hibari", _hibari)
 register_engine("piper", _piper)
 register_engine("python", _python)
-# Issue 10 registers "upstream" (an OpenAI-compatible server) and issue 11 "diffusers" here.
+# More engines register here: "upstream" (an OpenAI-compatible server, whose entry keys such as a base URL
+# arrive in `entry.options`) and "diffusers" (a pipeline folder, which `engine_for_path` then recognises).
 
 
 def engine_for_path(path: Path) -> str | None:

@@ -52,5 +52,5 @@ class Predictor(Protocol):
         ...
 
 
-# Which runtime serves a spec: the one place that decides it (issue 13 adds a remote choice).
+# Which runtime serves a spec: the registry takes one, so one place decides it (in process, or a remote runtime).
 PredictorFactory = Callable[[ModelSpec], Predictor]
