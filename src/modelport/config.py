@@ -40,7 +40,8 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     engine: str
-    """The engine that serves it: llama, onnx-embeddings, whisper, hibari, piper or python."""
+    """The engine that serves it: llama, onnx-embeddings, use-embeddings, e5-embeddings, whisper, hibari, piper
+    or python."""
 
     source: str | None = None
     """A packaged model's name, or the path of its file or folder (for python: a target such as `module:attr`)."""

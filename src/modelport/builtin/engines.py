@@ -204,6 +204,22 @@ def _piper(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
     return EngineModel(_packaged("modelport.builtin.piper", name, entry, settings, "piper-joe"))
 
 
+def _use_embeddings(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
+    options = _options(name, entry, {"threads": int})
+    from modelport.builtin.use_embeddings import USE_NAME
+
+    spec = _packaged("modelport.builtin.use_embeddings", name, entry, settings, USE_NAME)
+    spec.target.threads = options.get("threads", spec.target.threads)
+    return EngineModel(spec, (spec.target.resources,))
+
+
+def _e5_embeddings(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
+    _options(name, entry, {})
+    from modelport.builtin.e5_embeddings import E5_NAME
+
+    return EngineModel(_packaged("modelport.builtin.e5_embeddings", name, entry, settings, E5_NAME))
+
+
 def _python(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
     """A model written in Python: `source` is a target (a file, `module` or `module:attr`) holding one model."""
     _options(name, entry, {})
@@ -229,6 +245,8 @@ register_engine("onnx-embeddings", _onnx_embeddings)
 register_engine("whisper", _whisper)
 register_engine("hibari", _hibari)
 register_engine("piper", _piper)
+register_engine("use-embeddings", _use_embeddings)
+register_engine("e5-embeddings", _e5_embeddings)
 register_engine("python", _python)
 # More engines register here: "upstream" (an OpenAI-compatible server, whose entry keys such as a base URL
 # arrive in `entry.options`) and "diffusers" (a pipeline folder, which `engine_for_path` then recognises).

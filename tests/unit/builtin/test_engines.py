@@ -17,7 +17,16 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def test_the_engines() -> None:
-    assert {"llama", "onnx-embeddings", "whisper", "hibari", "piper", "python"} <= set(ENGINES)
+    assert {
+        "llama",
+        "onnx-embeddings",
+        "use-embeddings",
+        "e5-embeddings",
+        "whisper",
+        "hibari",
+        "piper",
+        "python",
+    } <= set(ENGINES)
 
 
 def test_an_unknown_engine_names_the_known_ones() -> None:
