@@ -44,7 +44,8 @@ def serve(registry: Registry, settings: Settings) -> Iterator[LiveServer]:
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
+        # Started, and done with the models that load at start-up (in the background, after the start).
+        while not (server.started and (registry.ready or registry.start_failures)):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, get_origin
@@ -11,10 +10,11 @@ from typing import Any, get_origin
 from pydantic import ValidationError
 
 from modelport import __version__
+from modelport.catalog import build_registry
 from modelport.config import Settings, load_settings
 from modelport.errors import SignatureError
 from modelport.predictor import ModelSpec, SpeechSignature, TranscriptionSignature
-from modelport.runtime import DuplicateModelError, Registry, TargetError, load_targets
+from modelport.runtime import Registry
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,27 @@ def _parser() -> argparse.ArgumentParser:
         help=f"{fields['api_keys'].description} Repeatable.",
     )
     serve.add_argument(
+        "--admin-key",
+        dest="admin_keys",
+        action="append",
+        metavar="KEY",
+        help=f"{fields['admin_keys'].description} Repeatable.",
+    )
+    serve.add_argument(
+        "--model-dir",
+        dest="model_dirs",
+        action="append",
+        metavar="DIR",
+        help=f"{fields['model_dirs'].description} Repeatable.",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        metavar="ORIGIN",
+        help=f"{fields['cors_origins'].description} Repeatable.",
+    )
+    serve.add_argument(
         "--builtin",
         dest="builtins",
         action="append",
@@ -45,13 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("models", help="check and list the models a target holds, without serving")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
     listing.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
+    listing.add_argument("--models-file", metavar="FILE", help=fields["models_file"].description)
     return parser
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys", "builtins") or get_origin(field.annotation) in (dict, list):
+        if name in ("targets", "api_keys", "builtins", "models") or get_origin(field.annotation) in (dict, list):
             continue
         converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
         converter = converters.get(field.annotation, str)
@@ -72,20 +94,6 @@ def _describe(spec: ModelSpec) -> str:
     return f"{spec.name}\t{spec.task.value}\t{spec.qualname}{aliases}{detail}"
 
 
-def _registry(settings: Settings) -> Registry:
-    if settings.targets:
-        return Registry(load_targets(settings.targets))
-    from modelport.builtin import builtin_specs
-
-    specs = builtin_specs(settings)
-    if not specs:
-        raise TargetError(
-            "nothing to serve: no built-in model is installed; pass a TARGET "
-            "(a Python file, a folder, `module` or `module:attr`)"
-        )
-    return Registry(specs)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -93,8 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.pop("targets", None)
     try:
         settings = load_settings(args.config, **overrides)
-        registry = _registry(settings)
-    except (SignatureError, TargetError, DuplicateModelError, ValidationError, FileNotFoundError) as exc:
+        registry = build_registry(settings)
+    except (SignatureError, ValueError, ValidationError, FileNotFoundError, ImportError) as exc:
         print(f"modelport: error: {exc}", file=sys.stderr)
         return 2
     if args.command == "models":
@@ -107,11 +115,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(registry: Registry, settings: Settings) -> int:
     import uvicorn
 
+    from modelport.logs import configure_logging
     from modelport.server import create_app
+    from modelport.server.shutdown import GracefulServer
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(registry, settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        # modelport writes its own access log, with the model and the request id.
+        access_log=False,
+    )
+    GracefulServer(config, app.state.drain).run()
     return 0
 
 

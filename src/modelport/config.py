@@ -7,10 +7,11 @@ Precedence, highest first: explicit values (the command line), environment varia
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -27,6 +28,43 @@ DEFAULT_VOICE_MAP: dict[str, list[str]] = {
     **{name: ["heart", "joe"] for name in ("alloy", "coral", "nova", "sage", "shimmer")},
     **{name: ["joe", "heart"] for name in ("ash", "ballad", "echo", "fable", "onyx", "verse")},
 }
+
+
+class ModelEntry(BaseModel):
+    """One model in a models file (a `[models.NAME]` table): its engine, source, names and lifecycle.
+
+    Keys besides these are the engine's own settings (say `parallel` and `context` for llama), checked by
+    the engine.
+    """
+
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
+    engine: str
+    """The engine that serves it: llama, onnx-embeddings, use-embeddings, e5-embeddings, whisper, hibari, piper
+    or python."""
+
+    source: str | None = None
+    """A packaged model's name, or the path of its file or folder (for python: a target such as `module:attr`)."""
+
+    aliases: list[str] = Field(default_factory=list)
+    """More names the model answers to."""
+
+    description: str | None = None
+    """What the model is, for listings."""
+
+    load: Literal["start", "demand"] = "demand"
+    """Load when the server starts, or on the model's first request."""
+
+    idle_timeout: float | None = Field(default=None, ge=0)
+    """Seconds without requests before the model unloads; 0 never; unset takes the server's idle_timeout."""
+
+    pinned: bool = False
+    """Never unloaded, neither when idle nor to make room for another model."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The engine's own settings: the keys this class does not define."""
+        return dict(self.model_extra or {})
 
 
 class Settings(BaseSettings):
@@ -96,7 +134,62 @@ class Settings(BaseSettings):
     """Most inputs in one embedding batch; larger requests are cut into batches of this size, which keeps
     memory bounded. The default measured fastest for the built-in model on a 2-core CPU."""
 
-    @field_validator("targets", "api_keys", "builtins", mode="before")
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    """Models declared by name, as `[models.NAME]` tables in the config file or the models file."""
+
+    models_file: Path | None = None
+    """A TOML file of `[models.NAME]` tables declaring what to serve (engine, source, aliases, lifecycle)."""
+
+    model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Folders whose GGUF files, Whisper (CTranslate2) folders and sentence-transformers ONNX folders a
+    request may name by their path inside the folder; loaded on first use. Comma-separated in the environment."""
+
+    lazy: bool = False
+    """Load the models given by targets and built-in flags on their first request instead of at start."""
+
+    idle_timeout: float = Field(default=0.0, ge=0)
+    """Seconds without requests after which a model unloads (models may set their own); 0 never unloads."""
+
+    max_memory: str | None = None
+    """Memory budget for loaded models, such as 8GB or 6GiB: the least recently used idle models unload to
+    make room for a load, and a model larger than the budget is refused. Unset means no budget."""
+
+    load_timeout: float = Field(default=300.0, gt=0)
+    """Seconds a request waits for its model to load before a 503 with Retry-After (the load goes on)."""
+
+    admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Keys that may also load and unload models (POST /v1/models/{id}/load and /unload). When api_keys or
+    admin_keys are set, only these may; comma-separated in the environment."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Browser origins allowed to call the API (CORS), such as http://localhost:3000, or * for any;
+    comma-separated in the environment. Empty allows none."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as text or as one JSON object per line."""
+
+    access_log: bool = True
+    """Log one line per request: method, path, status, duration, model and request id."""
+
+    shutdown_grace: float = Field(default=30.0, ge=0)
+    """On SIGTERM or Ctrl-C, seconds requests in flight have to finish before open streams are ended."""
+
+    @field_validator("max_memory")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from modelport.runtime.memory import parse_size
+
+            parse_size(value)
+        return value
+
+    @property
+    def max_memory_bytes(self) -> int | None:
+        from modelport.runtime.memory import parse_size
+
+        return parse_size(self.max_memory) if self.max_memory is not None else None
+
+    @field_validator("targets", "api_keys", "builtins", "model_dirs", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -109,7 +202,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     path = config_file or os.environ.get("MODELPORT_CONFIG")
     values = {key: value for key, value in overrides.items() if value is not None}
     if not path:
-        return Settings(**values)
+        return _with_models_file(Settings(**values))
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file not found: {path}")
 
@@ -127,4 +220,29 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
-    return Settings.model_validate(FileSettings(**values).model_dump())
+    return _with_models_file(Settings.model_validate(FileSettings(**values).model_dump()))
+
+
+def read_models_file(path: Path) -> dict[str, ModelEntry]:
+    """The `[models.NAME]` tables of a models file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"models file not found: {path}")
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    unknown = set(data) - {"models"}
+    if unknown:
+        raise ValueError(f"{path}: a models file holds only [models.NAME] tables, not {', '.join(sorted(unknown))}")
+    tables = data.get("models", {})
+    return {name: ModelEntry.model_validate(table) for name, table in tables.items()}
+
+
+def _with_models_file(settings: Settings) -> Settings:
+    if settings.models_file is None:
+        return settings
+    declared = read_models_file(settings.models_file)
+    twice = set(declared) & set(settings.models)
+    if twice:
+        raise ValueError(
+            f"models declared both in the config and in {settings.models_file}: {', '.join(sorted(twice))}"
+        )
+    return settings.model_copy(update={"models": {**settings.models, **declared}})

@@ -93,6 +93,38 @@ class RateLimitError(ModelportError):
     code = "rate_limit_exceeded"
 
 
+class PermissionDeniedError(ModelportError):
+    """The key is valid but not allowed to do this (403), such as managing models without an admin key."""
+
+    status_code = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
+
+
+class ConflictError(ModelportError):
+    """The request conflicts with what the server is doing now (409); it may succeed later."""
+
+    status_code = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class UnavailableError(ModelportError):
+    """The server cannot serve this now (503): a model still loading, no memory free, shutting down."""
+
+    status_code = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+class ModelLoadError(ModelportError):
+    """A model failed to load (500); the message names the model and the reason, and the next request retries."""
+
+    status_code = 500
+    type = "server_error"
+    code = "model_load_failed"
+
+
 class PredictorError(ModelportError):
     """A predictor raised or broke its contract (500); the message names the model."""
 

@@ -19,8 +19,11 @@ def test_list_has_openai_shape(client: OpenAI, http: httpx.Client) -> None:
     body = http.get("/v1/models").json()
     assert body["object"] == "list"
     for entry in body["data"]:
-        # Exactly OpenAI's fields; optional ones the openai package knows (e.g. shutdown_date) may appear.
-        assert {"id", "object", "created", "owned_by"} <= set(entry) <= set(Model.model_fields)
+        # OpenAI's fields (optional ones the openai package knows, e.g. shutdown_date, may appear), and
+        # modelport's documented extras: the task and the lifecycle state.
+        extras = {"task", "state", "memory_bytes", "last_error"}
+        assert {"id", "object", "created", "owned_by"} <= set(entry) <= set(Model.model_fields) | extras
+        assert entry["state"] in {"loaded", "loading", "unloaded", "unloading"}
         assert entry["object"] == "model"
         assert isinstance(entry["created"], int)
         assert 0 < entry["created"] <= time.time()

@@ -22,7 +22,8 @@ STARTUP_TIMEOUT = 60.0
 def serve_specs(specs: Iterable[ModelSpec], settings: Settings | None = None) -> Iterator[str]:
     """Serve `specs` with uvicorn in a background thread; yields the base URL, with /v1."""
     settings = settings or Settings()
-    app = create_app(Registry(specs), settings)
+    registry = Registry(specs)
+    app = create_app(registry, settings)
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (see tests/api/conftest.py).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -33,7 +34,7 @@ def serve_specs(specs: Iterable[ModelSpec], settings: Settings | None = None) ->
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
+        while not (server.started and (registry.ready or registry.start_failures)):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the built-in model server did not start")
             time.sleep(0.05)

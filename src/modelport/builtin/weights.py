@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelport.builtin import MissingDependencyError
+from modelport.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,10 @@ def part_paths(packages: Sequence[str], extra: str) -> list[Path]:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as file:
+    with Progress(f"checking {path.name}", path.stat().st_size) as progress, path.open("rb") as file:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
+            progress.update(len(chunk))
     return digest.hexdigest()
 
 
@@ -55,13 +57,15 @@ def joined_file(parts: Sequence[Path], sha256: str, cache_dir: Path, name: str) 
     cache_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     descriptor, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}.")
+    total = sum(part.stat().st_size for part in parts)
     try:
-        with os.fdopen(descriptor, "wb") as out:
+        with os.fdopen(descriptor, "wb") as out, Progress(f"joining {name} from {len(parts)} parts", total) as progress:
             for part in parts:
                 with part.open("rb") as file:
                     while chunk := file.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
+                        progress.update(len(chunk))
         if digest.hexdigest() != sha256:
             raise WeightsError(f"the joined parts of {name} have sha256 {digest.hexdigest()}, expected {sha256}")
         os.replace(temporary, target)

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 _EXHAUSTED = object()
 
 
-class Predictor:
-    """Owns the callable behind a spec: creates a class instance and runs its load/unload hooks."""
+class LocalPredictor:
+    """Serves a spec in this process: creates a class instance and runs its load/unload hooks."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec

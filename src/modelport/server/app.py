@@ -7,33 +7,51 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from modelport import __version__
 from modelport.config import Settings
+from modelport.metrics import Metrics
 from modelport.runtime import Registry
 from modelport.server.auth import check_api_key
 from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
-from modelport.server.routers import audio, chat, completions, embeddings, health, messages, models, responses
+from modelport.server.middleware import RequestMiddleware
+from modelport.server.routers import (
+    audio,
+    chat,
+    completions,
+    embeddings,
+    health,
+    messages,
+    metrics,
+    models,
+    responses,
+)
+from modelport.server.shutdown import Drain
 from modelport.serving.embeddings import EmbeddingBatchers
 from modelport.serving.response_store import ResponseStore
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
-    """An app that loads the registry's models at start-up and unloads them at shutdown."""
+    """An app that starts the registry's models loading at start-up and unloads them at shutdown."""
     settings = settings or Settings()
     batchers = EmbeddingBatchers(settings)
     response_store = ResponseStore(settings.state_dir)
+    drain = Drain(settings.shutdown_grace)
+    collected = Metrics(registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await registry.load_all()
+        drain.bind()
+        await registry.start()
         try:
             yield
         finally:
+            drain.begin()
             await batchers.aclose()
             response_store.close()
-            await registry.unload_all()
+            await registry.stop()
 
     app = FastAPI(
         title="modelport",
@@ -45,6 +63,8 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.embedding_batchers = batchers
     app.state.response_store = response_store
+    app.state.metrics = collected
+    app.state.drain = drain
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]
@@ -52,5 +72,16 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     for router in (module.router for module in routers):
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
+    # Outermost: every response, refusals by the inner layers included, gets its id, log line and metrics.
+    app.add_middleware(RequestMiddleware, metrics=collected, drain=drain, access_log=settings.access_log)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from modelport.errors import InvalidRequestError
+from modelport.logs import current_request
 from modelport.predictor import Task
 from modelport.runtime import Predictor, Registry
 
@@ -23,8 +24,12 @@ def get_registry(request: Request) -> Registry:
     return registry
 
 
-def predictor_for(registry: Registry, name: str, task: Task) -> Predictor:
-    """The model `name`, which must serve `task`; otherwise a 404 or a 400 that says where it belongs."""
+async def predictor_for(registry: Registry, name: str, task: Task) -> Predictor:
+    """The model `name`, loaded and held until the response ends; it must serve `task`.
+
+    Otherwise a 404, or a 400 that says where the model belongs; while it loads, a 503 after the load
+    timeout; if its load fails, the error naming the model and the reason.
+    """
     predictor = registry.get(name)
     if predictor.spec.task is not task:
         fitting = [p.name for p in registry if p.spec.task is task]
@@ -36,4 +41,13 @@ def predictor_for(registry: Registry, name: str, task: Task) -> Predictor:
             param="model",
             code="model_not_supported",
         )
-    return predictor
+    context = current_request.get()
+    if context is not None:
+        context.model = predictor.name
+    lease = await registry.acquire(name)
+    if context is not None:
+        context.on_finish.append(lease.release)
+    else:
+        # No request to hold it for (a caller outside the HTTP server): loaded now, not held.
+        lease.release()
+    return lease.predictor

@@ -13,7 +13,7 @@ import pytest
 from modelport import InvalidRequestError, Message, Parameter
 from modelport.errors import ModelportError, PredictorError
 from modelport.predictor import build_spec
-from modelport.runtime import Predictor
+from modelport.runtime import LocalPredictor as Predictor
 
 pytestmark = pytest.mark.anyio
 

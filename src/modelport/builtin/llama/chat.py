@@ -93,9 +93,15 @@ class LlamaChat:
         n_parallel: int = 8,
         n_ctx_per_sequence: int = 4096,
         max_queue: int = 64,
+        n_threads: int | None = None,
     ) -> None:
         self._model_path = model_path
-        self._options = {"n_parallel": n_parallel, "n_ctx_per_sequence": n_ctx_per_sequence, "max_queue": max_queue}
+        self._options: dict[str, Any] = {
+            "n_parallel": n_parallel,
+            "n_ctx_per_sequence": n_ctx_per_sequence,
+            "max_queue": max_queue,
+            "n_threads": n_threads,
+        }
         self.engine: LlamaEngine | None = None
         self._template: ChatTemplate | None = None
 
@@ -126,6 +132,10 @@ class LlamaChat:
         except RuntimeError as exc:
             return str(exc)
         return None
+
+    def queue_depth(self) -> int:
+        """Requests waiting for a free sequence (for the metrics)."""
+        return self.engine.waiting_count() if self.engine is not None else 0
 
     def _prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
         assert self.engine is not None

@@ -413,6 +413,11 @@ class LlamaEngine:
             except RuntimeError:  # the loop is closed: nobody waits for these events any more
                 logger.debug("dropped %d events for a closed event loop", len(items))
 
+    def waiting_count(self) -> int:
+        """Requests queued for a free slot."""
+        with self._lock:
+            return len(self._waiting)
+
     def active_count(self) -> int:
         """Requests holding a slot now."""
         with self._lock:

@@ -50,7 +50,7 @@ async def speech(
     registry: Annotated[Registry, Depends(get_registry)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
-    predictor = predictor_for(registry, request.model, Task.SPEECH)
+    predictor = await predictor_for(registry, request.model, Task.SPEECH)
     if request.stream_format == "sse":
         return await sse_response(speech_events(predictor, request, settings.voice_map))
     if streams(predictor):
@@ -88,7 +88,7 @@ async def transcriptions(
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
 ) -> Response:
-    predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
+    predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
     if form.stream:
         return await sse_response(transcript_events(predictor, form, await file.read()))
     transcript = await transcribe(predictor, form, await file.read())
@@ -102,6 +102,6 @@ async def translations(
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
 ) -> Response:
-    predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
+    predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
     transcript = await transcribe(predictor, form, await file.read(), translate=True)
     return _respond(render(transcript, form.response_format, words=False, translation=True))

@@ -22,7 +22,7 @@ router = APIRouter()
 async def create_chat_completion(
     request: ChatCompletionRequest, registry: Annotated[Registry, Depends(get_registry)]
 ) -> ChatCompletion | StreamingResponse:
-    predictor = predictor_for(registry, request.model, Task.CHAT)
+    predictor = await predictor_for(registry, request.model, Task.CHAT)
     if request.stream:
         return await sse_response(chat_chunks(predictor, request, with_usage=request.include_usage))
     return await complete_chat(predictor, request)

@@ -20,4 +20,4 @@ async def create_embedding(
     request: EmbeddingRequest, registry: Annotated[Registry, Depends(get_registry)], http: Request
 ) -> EmbeddingResponse:
     batchers: EmbeddingBatchers = http.app.state.embedding_batchers
-    return await create_embeddings(predictor_for(registry, request.model, Task.EMBEDDINGS), request, batchers)
+    return await create_embeddings(await predictor_for(registry, request.model, Task.EMBEDDINGS), request, batchers)

@@ -29,7 +29,7 @@ ANTHROPIC_STREAM = StreamFormat(named=True, error_body=anthropic_error_body, end
 async def create(
     request: MessagesRequest, registry: Annotated[Registry, Depends(get_registry)]
 ) -> JSONResponse | StreamingResponse:
-    predictor = predictor_for(registry, request.model, Task.CHAT)
+    predictor = await predictor_for(registry, request.model, Task.CHAT)
     if request.stream:
         return await sse_response(message_events(predictor, request), ANTHROPIC_STREAM)
     message = await create_message(predictor, request)
@@ -38,5 +38,5 @@ async def create(
 
 @router.post("/v1/messages/count_tokens")
 async def count(request: CountTokensRequest, registry: Annotated[Registry, Depends(get_registry)]) -> TokenCount:
-    predictor = predictor_for(registry, request.model, Task.CHAT)
+    predictor = await predictor_for(registry, request.model, Task.CHAT)
     return TokenCount(input_tokens=await count_tokens(predictor, chat_request_for(request)))

@@ -37,7 +37,7 @@ async def create_response(
     registry: Annotated[Registry, Depends(get_registry)],
     store: Annotated[ResponseStore, Depends(get_store)],
 ) -> JSONResponse | StreamingResponse:
-    predictor = predictor_for(registry, request.model, Task.CHAT)
+    predictor = await predictor_for(registry, request.model, Task.CHAT)
     turn = await prepare_turn(request, store)
     if request.stream:
         return await sse_response(response_events(predictor, turn, store, streaming=True), RESPONSES_STREAM)
