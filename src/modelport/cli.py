@@ -8,13 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, get_origin
 
-from pydantic import ValidationError
-
 from modelport import __version__
-from modelport.config import Settings, load_settings
+from modelport.config import Settings, configured_upstreams, load_settings
 from modelport.errors import SignatureError
 from modelport.predictor import ModelSpec, SpeechSignature, TranscriptionSignature
-from modelport.runtime import DuplicateModelError, Registry, TargetError, load_targets
+from modelport.runtime import Registry, TargetError, load_targets
+from modelport.upstream import upstream_specs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,17 +72,18 @@ def _describe(spec: ModelSpec) -> str:
 
 
 def _registry(settings: Settings) -> Registry:
+    upstream = [spec for config in configured_upstreams(settings) for spec in upstream_specs(config)]
     if settings.targets:
-        return Registry(load_targets(settings.targets))
+        return Registry([*load_targets(settings.targets), *upstream])
     from modelport.builtin import builtin_specs
 
     specs = builtin_specs(settings)
-    if not specs:
+    if not specs and not upstream:
         raise TargetError(
             "nothing to serve: no built-in model is installed; pass a TARGET "
             "(a Python file, a folder, `module` or `module:attr`)"
         )
-    return Registry(specs)
+    return Registry([*specs, *upstream])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         registry = _registry(settings)
-    except (SignatureError, TargetError, DuplicateModelError, ValidationError, FileNotFoundError) as exc:
+    # ValueError: an upstream that cannot list its models, or whose key variable is unset.
+    except (SignatureError, ValueError, FileNotFoundError) as exc:
         print(f"modelport: error: {exc}", file=sys.stderr)
         return 2
     if args.command == "models":

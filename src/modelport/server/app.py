@@ -16,6 +16,7 @@ from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
 from modelport.server.routers import audio, chat, completions, embeddings, health, models
 from modelport.serving.embeddings import EmbeddingBatchers
+from modelport.serving.voice import VoiceChat
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
@@ -41,6 +42,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.settings = settings
     app.state.embedding_batchers = batchers
+    app.state.voice = VoiceChat(registry, settings)
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]

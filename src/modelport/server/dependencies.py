@@ -24,9 +24,12 @@ def get_registry(request: Request) -> Registry:
 
 
 def predictor_for(registry: Registry, name: str, task: Task) -> Predictor:
-    """The model `name`, which must serve `task`; otherwise a 404 or a 400 that says where it belongs."""
+    """The model `name`, which must serve `task`; otherwise a 404 or a 400 that says where it belongs.
+
+    A model that forwards requests (an upstream server's) serves every task: its server decides.
+    """
     predictor = registry.get(name)
-    if predictor.spec.task is not task:
+    if predictor.spec.task is not task and not predictor.spec.forwards:
         fitting = [p.name for p in registry if p.spec.task is task]
         listing = ", ".join(fitting) or "none"
         raise InvalidRequestError(
