@@ -179,6 +179,10 @@ def test_speech_and_transcription_relayed(proxied: OpenAI, direct: OpenAI) -> No
         model="up/audio-length", file=("hello.wav", speech.content), response_format="srt"
     )
     assert "-->" in str(verbose)
+    accented = proxied.audio.transcriptions.create(
+        model="up/fields-transcriber", file=("hello.wav", speech.content), extra_body={"accent": "scottish"}
+    )
+    assert accented.text == "accent=scottish"
 
 
 def test_upstream_4xx_passed_through(raw: httpx.Client) -> None:
@@ -255,7 +259,7 @@ def test_speaches_variables(
     monkeypatch.setenv("CHAT_COMPLETION_MODEL", "shout")
     assert main(["models", upstream_models.__file__]) == 0
     listed = dict(line.split("\t")[:2] for line in capsys.readouterr().out.splitlines())
-    assert listed == {"fields-chat": "chat", "reverse": "chat", "shout": "chat"}
+    assert listed == {"fields-chat": "chat", "reverse": "chat", "fields-transcriber": "transcription", "shout": "chat"}
 
 
 def test_upstreams_from_the_environment(

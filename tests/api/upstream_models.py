@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
+import numpy as np
 from openai.types import Completion, CompletionChoice, CompletionUsage
 
-from modelport import Message, model
+from modelport import Message, Parameter, model
 
 
 @model("fields-chat")
@@ -34,3 +35,9 @@ class Reverse:
         yield Completion(id="", object="text_completion", created=0, model="", choices=[last])
         usage = CompletionUsage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
         yield Completion(id="", object="text_completion", created=0, model="", choices=[], usage=usage)
+
+
+@model("fields-transcriber")
+def fields_transcriber(audio: Annotated[np.ndarray, Parameter.Audio(sample_rate=16_000)], accent: str = "none") -> str:
+    """Says the value of `accent`, a field OpenAI's API does not know."""
+    return f"accent={accent}"

@@ -113,7 +113,8 @@ def _delta(before: Transcript | None, after: Transcript) -> str:
 
 
 def _forwarded_fields(form: TranslationForm) -> dict[str, Any]:
-    return form.model_dump(by_alias=True, exclude_unset=True)
+    # The form model also holds the upload (as an unknown field); it is sent as the file, not as a field.
+    return {key: value for key, value in form.model_dump(by_alias=True, exclude_unset=True).items() if key != "file"}
 
 
 async def _forwarded(
