@@ -165,7 +165,8 @@ def test_upstream_4xx_and_disconnect(voice_server: LiveServer, chat_upstream: tu
             assert sum(1 for _, line in zip(range(6), lines, strict=False) if line.startswith("data: ")) >= 3
             assert engine_of(chat_upstream[1]).active_count() == 1
     engine = engine_of(chat_upstream[1])
-    deadline = time.monotonic() + 10
+    # The slot is freed at the engine's next decode step, which a loaded machine may delay by seconds.
+    deadline = time.monotonic() + 60
     while engine.active_count() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine.active_count() == 0, "the upstream kept generating after the client left"
