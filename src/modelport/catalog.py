@@ -1,4 +1,5 @@
-"""What a server serves, from its settings: targets, built-ins, declared models and the model folders.
+"""What a server serves, from its settings: targets, built-ins, declared models, upstream servers' models and
+the model folders.
 
 The one place that turns settings into a `Registry` with each model's lifecycle policy. Targets and the
 built-in flags are shortcuts: their models load at start (or on first use with `lazy`); models declared in
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.config import ModelEntry, Settings
+from modelport.config import ModelEntry, Settings, configured_upstreams
 from modelport.predictor import ModelSpec
 from modelport.runtime import LoadPolicy, Registry, TargetError, load_targets
 from modelport.runtime.memory import files_size
 from modelport.runtime.model_dirs import ModelDirs
+from modelport.upstream import upstream_specs
 
 
 def _policy(settings: Settings, entry: ModelEntry | None = None, files: tuple[Path, ...] = ()) -> LoadPolicy:
@@ -55,6 +57,9 @@ def build_registry(settings: Settings) -> Registry:
             registry.add(spec, _policy(settings, files=_builtin_files(spec)))
     for _, entry, model in declared:
         registry.add(model.spec, _policy(settings, entry, model.files))
+    for upstream in configured_upstreams(settings):
+        for spec in upstream_specs(upstream):
+            registry.add(spec, _policy(settings))
     if not len(registry) and not settings.model_dirs:
         raise TargetError(
             "nothing to serve: no built-in model is installed; pass a TARGET "

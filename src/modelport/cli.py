@@ -7,8 +7,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, get_origin
 
-from pydantic import ValidationError
-
 from modelport import __version__
 from modelport.catalog import build_registry
 from modelport.config import Settings, load_settings
@@ -102,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         registry = build_registry(settings)
-    except (SignatureError, ValueError, ValidationError, FileNotFoundError, ImportError) as exc:
+    # ValueError covers pydantic's ValidationError, and an upstream that cannot list its models or whose key
+    # variable is unset.
+    except (SignatureError, ValueError, FileNotFoundError, ImportError) as exc:
         print(f"modelport: error: {exc}", file=sys.stderr)
         return 2
     if args.command == "models":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from modelport.upstream.config import UpstreamConfig, speaches_upstream
 
 DEFAULT_MAX_REQUEST_BYTES = 25 * 1024 * 1024
 
@@ -189,12 +192,45 @@ class Settings(BaseSettings):
 
         return parse_size(self.max_memory) if self.max_memory is not None else None
 
+    upstreams: list[UpstreamConfig] = Field(default_factory=list)
+    """Other OpenAI-compatible servers whose models are served here too: a list of tables with `base_url`,
+    `api_key_env`, `models` (empty: all its /models lists), `names`, `prefix`, `connect_timeout` and `timeout`;
+    JSON in the environment. Speaches' CHAT_COMPLETION_BASE_URL, CHAT_COMPLETION_MODEL and
+    CHAT_COMPLETION_API_KEY add one more."""
+
+    transcription_model: str | None = None
+    """The model that transcribes a chat message's `input_audio` parts when a request names none in its
+    `transcription_model` field (default: whisper-base, else the first transcription model served)."""
+
+    speech_model: str | None = None
+    """The model that speaks a chat answer asked for with `modalities: ["text", "audio"]` when a request names
+    none in its `speech_model` field (default: hibari, else the first speech model served)."""
+
+    transcript_cache_size: int = Field(default=256, ge=0)
+    """Transcripts of chat `input_audio` parts kept by the audio's content hash, so a conversation that sends
+    its recordings again with every turn transcribes each once; 0 turns the cache off."""
+
+    chat_audio_max_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
+    """Largest `input_audio` part of a chat message, in bytes once base64-decoded; a larger one is a 400."""
+
+    chat_audio_ttl_seconds: int = Field(default=3600, ge=1)
+    """How long a spoken chat answer's `audio.id` may be sent back in a later turn (its `expires_at`)."""
+
+    chat_audio_ids: int = Field(default=4096, ge=1)
+    """Spoken chat answers whose `audio.id` is remembered (with its transcript) at once; the oldest go first."""
+
     @field_validator("targets", "api_keys", "builtins", "model_dirs", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+
+def configured_upstreams(settings: Settings, environ: Mapping[str, str] | None = None) -> list[UpstreamConfig]:
+    """The settings' upstreams, and the one Speaches' variables describe, if set."""
+    shortcut = speaches_upstream(environ)
+    return [*settings.upstreams, *([shortcut] if shortcut is not None else [])]
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

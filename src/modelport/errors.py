@@ -133,6 +133,39 @@ class PredictorError(ModelportError):
     code = "predictor_error"
 
 
+class UpstreamError(ModelportError):
+    """An upstream server answered a forwarded request with an error: its status and error body pass through."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.status_code = status_code
+        self.type = error_type or ("invalid_request_error" if status_code < 500 else "server_error")
+
+
+class UpstreamUnavailableError(ModelportError):
+    """An upstream server cannot be reached, or broke the protocol (502); the message names it."""
+
+    status_code = 502
+    type = "server_error"
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeoutError(ModelportError):
+    """An upstream server did not answer in time (504); the message names it and the timeout."""
+
+    status_code = 504
+    type = "server_error"
+    code = "upstream_timeout"
+
+
 class SignatureError(TypeError):
     """A function or class breaks the predictor contract; raised at registration, before serving.
 

@@ -193,3 +193,35 @@ def test_precedence_of_one_field(
         monkeypatch.setenv("MODELPORT_PORT", environment)
     path = write_config(tmp_path, "port = 1111\n" if in_file else "")
     assert load_settings(path, port=explicit).port == expected
+
+
+def test_upstreams_from_json_and_speaches_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelport.config import configured_upstreams
+
+    monkeypatch.setenv("MODELPORT_UPSTREAMS", '[{"base_url": "http://gpu:8000/v1/", "prefix": "gpu/"}]')
+    settings = load_settings()
+    assert settings.upstreams[0].base_url == "http://gpu:8000/v1"
+    assert settings.upstreams[0].local_name("llama") == "gpu/llama"
+    environ = {
+        "CHAT_COMPLETION_BASE_URL": "http://box/v1",
+        "CHAT_COMPLETION_MODEL": "m",
+        "CHAT_COMPLETION_API_KEY": "k",
+    }
+    upstreams = configured_upstreams(settings, environ)
+    assert [(u.base_url, u.models, u.api_key_env) for u in upstreams[1:]] == [
+        ("http://box/v1", ["m"], "CHAT_COMPLETION_API_KEY")
+    ]
+    assert upstreams[1].api_key(environ) == "k"
+    assert configured_upstreams(settings, {}) == settings.upstreams
+
+
+def test_upstream_table_in_toml(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        '[[upstreams]]\nbase_url = "http://ollama:11434/v1"\nmodels = ["llama3.1:8b"]\n'
+        'names = {"llama3.1:8b" = "llama"}\ntimeout = 30\n',
+    )
+    upstream = load_settings(path).upstreams[0]
+    assert (upstream.local_name("llama3.1:8b"), upstream.timeout) == ("llama", 30)
+    with pytest.raises(ValidationError, match="http"):
+        Settings(upstreams=[{"base_url": "ollama:11434"}])  # type: ignore[list-item]

@@ -4,6 +4,8 @@ from modelport.predictor.infer import build_spec
 from modelport.predictor.spec import (
     ChatSignature,
     EmbeddingSignature,
+    ForwardRequest,
+    ForwardSignature,
     ImageSignature,
     ModelSpec,
     ParamSpec,
@@ -16,6 +18,8 @@ from modelport.predictor.spec import (
 __all__ = [
     "ChatSignature",
     "EmbeddingSignature",
+    "ForwardRequest",
+    "ForwardSignature",
     "ImageSignature",
     "ModelSpec",
     "ParamSpec",

@@ -133,7 +133,8 @@ def _infer_task(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Ta
         return Task.SPEECH
     if isinstance(marker, Parameter.Image):
         return Task.IMAGE
-    if any(isinstance(p.marker, Parameter.Audio) for p in params.values()):
+    # A conversation annotated Parameter.Audio is a chat function's, one that hears its input audio itself.
+    if any(isinstance(p.marker, Parameter.Audio) and not hints.is_message_list(p.annotation) for p in params.values()):
         return Task.TRANSCRIPTION
     if hints.is_chunk_type(base) or any(hints.is_message_list(p.annotation) for p in params.values()):
         return Task.CHAT
@@ -180,7 +181,9 @@ def _check_chat(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Ch
             "a chat function returns Iterator[ChatCompletionChunk] or AsyncIterator[ChatCompletionChunk] "
             f"(or an iterator of str text deltas), not {hints.describe(returns)}",
         )
-    return ChatSignature(messages=messages[0].name, yields_text=item[0] is str)
+    marker = messages[0].marker
+    rate = marker.sample_rate if isinstance(marker, Parameter.Audio) else None
+    return ChatSignature(messages=messages[0].name, yields_text=item[0] is str, audio_sample_rate=rate)
 
 
 def _check_chat_sync_async(function: Callable[..., Any], returns: Any, qualname: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from modelport.parameters import Parameter
 
@@ -39,6 +39,9 @@ class ChatSignature:
     messages: str
     # The predictor yields plain text deltas instead of ChatCompletionChunk objects.
     yields_text: bool = False
+    # Messages annotated Parameter.Audio(sample_rate=...): the predictor takes `input_audio` parts itself,
+    # decoded to samples at this rate, instead of their transcripts.
+    audio_sample_rate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,31 @@ class ImageSignature:
     prompt: str
 
 
-TaskSignature = ChatSignature | EmbeddingSignature | SpeechSignature | TranscriptionSignature | ImageSignature
+@dataclass(frozen=True)
+class ForwardSignature:
+    """The predictor takes each request whole, as a `ForwardRequest`, and answers for every task: a model
+    another server serves, say. Its spec's `task` is the one it is listed under."""
+
+
+@dataclass(frozen=True)
+class ForwardRequest:
+    """One request as the client sent it, handed to a predictor with a `ForwardSignature`.
+
+    `endpoint` is the OpenAI path below `/v1` (`chat/completions`, `embeddings`, `audio/speech`, ...);
+    `fields` holds every field the client sent, unknown ones included; `reply` says what the caller
+    reads back: one JSON object, the stream's JSON events, or the body's bytes as they arrive.
+    """
+
+    endpoint: str
+    fields: dict[str, Any]
+    reply: Literal["json", "events", "bytes"] = "json"
+    # A multipart upload (transcriptions): the file's name and content.
+    file: tuple[str, bytes] | None = None
+
+
+TaskSignature = (
+    ChatSignature | EmbeddingSignature | SpeechSignature | TranscriptionSignature | ImageSignature | ForwardSignature
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,11 @@ class ModelSpec:
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    @property
+    def forwards(self) -> bool:
+        """The predictor takes requests whole (`ForwardSignature`) and serves every endpoint."""
+        return isinstance(self.signature, ForwardSignature)
 
     def optional_params(self) -> dict[str, ParamSpec]:
         """Parameters with defaults: each may be set by the request field of the same name."""

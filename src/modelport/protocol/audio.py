@@ -34,6 +34,9 @@ class SpeechRequest(BaseModel):
 class TranslationForm(BaseModel):
     """The non-file fields of the multipart body of `POST /v1/audio/translations`."""
 
+    # Unknown fields are kept, for a model's own parameters and for forwarding to an upstream.
+    model_config = ConfigDict(extra="allow")
+
     model: str
     prompt: str | None = None
     response_format: TranscriptionFormat = "json"

@@ -53,7 +53,8 @@ class ImageURL(_Wire):
 
 class InputAudio(_Wire):
     data: str
-    format: Literal["wav", "mp3"]
+    # OpenAI names wav and mp3; the server decodes whatever PyAV reads (flac, ogg, webm, m4a, ...).
+    format: Literal["wav", "mp3"] | str
 
 
 class FileContent(_Wire):
@@ -189,6 +190,9 @@ class ChatCompletionRequest(_Wire):
     response_format: dict[str, Any] | None = None
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
+    # Not OpenAI's: which models hear `input_audio` parts and speak an audio answer (see serving/voice).
+    transcription_model: str | None = None
+    speech_model: str | None = None
 
     _check_stop = field_validator("stop")(check_stop)
     _check_logit_bias = field_validator("logit_bias")(check_logit_bias)

@@ -31,6 +31,7 @@ from modelport.server.routers import (
 from modelport.server.shutdown import Drain
 from modelport.serving.embeddings import EmbeddingBatchers
 from modelport.serving.response_store import ResponseStore
+from modelport.serving.voice import VoiceChat
 
 
 def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
@@ -65,6 +66,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.response_store = response_store
     app.state.metrics = collected
     app.state.drain = drain
+    app.state.voice = VoiceChat(registry, settings)
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]

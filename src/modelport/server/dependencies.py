@@ -28,10 +28,11 @@ async def predictor_for(registry: Registry, name: str, task: Task) -> Predictor:
     """The model `name`, loaded and held until the response ends; it must serve `task`.
 
     Otherwise a 404, or a 400 that says where the model belongs; while it loads, a 503 after the load
-    timeout; if its load fails, the error naming the model and the reason.
+    timeout; if its load fails, the error naming the model and the reason. A model that forwards requests
+    (an upstream server's) serves every task: its server decides.
     """
     predictor = registry.get(name)
-    if predictor.spec.task is not task:
+    if predictor.spec.task is not task and not predictor.spec.forwards:
         fitting = [p.name for p in registry if p.spec.task is task]
         listing = ", ".join(fitting) or "none"
         raise InvalidRequestError(

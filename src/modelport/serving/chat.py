@@ -22,6 +22,7 @@ from modelport.predictor import ChatSignature
 from modelport.protocol.chat import ChatCompletionRequest
 from modelport.runtime import Predictor
 from modelport.serving.arguments import optional_arguments
+from modelport.serving.forward import forward_events, forward_json, forwards, parsed
 from modelport.serving.usage import estimate_tokens, message_text
 
 # Request fields the server itself handles; never passed to a predictor.
@@ -81,6 +82,10 @@ async def chat_chunks(
 
     A predictor without an `n` parameter is run once per requested choice.
     """
+    if forwards(predictor):
+        async for chunk in _forwarded_chunks(predictor, request, with_usage=with_usage):
+            yield chunk
+        return
     signature = predictor.spec.signature
     assert isinstance(signature, ChatSignature)
     arguments = _arguments(predictor, request)
@@ -132,6 +137,28 @@ async def chat_chunks(
         yield stamp(
             ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
         )
+
+
+def forwarded_fields(request: ChatCompletionRequest) -> dict[str, Any]:
+    """Every field the client sent, for a predictor that forwards the request."""
+    return request.model_dump(exclude_unset=True)
+
+
+async def _forwarded_chunks(
+    predictor: Predictor, request: ChatCompletionRequest, *, with_usage: bool
+) -> AsyncIterator[ChatCompletionChunk]:
+    fields = {**forwarded_fields(request), "stream": True}
+    options = dict(fields.get("stream_options") or {})
+    if with_usage:
+        options["include_usage"] = True
+    else:
+        options.pop("include_usage", None)
+    if options:
+        fields["stream_options"] = options
+    else:
+        fields.pop("stream_options", None)
+    async for event in forward_events(predictor, "chat/completions", fields):
+        yield parsed(predictor, "chat/completions", ChatCompletionChunk, event)
 
 
 def _observe(choice: chunk_types.Choice, seen: _Choices, completion_text: list[str]) -> None:
@@ -223,7 +250,13 @@ class _Assembly:
 
 
 async def complete_chat(predictor: Predictor, request: ChatCompletionRequest) -> ChatCompletion:
-    """The non-streaming response, assembled from the same chunks a stream would send."""
+    """The non-streaming response, assembled from the same chunks a stream would send (or, from a
+    predictor that forwards requests, the answer it relays)."""
+    if forwards(predictor):
+        fields = {**forwarded_fields(request), "stream": False}
+        fields.pop("stream_options", None)
+        answer = await forward_json(predictor, "chat/completions", fields)
+        return parsed(predictor, "chat/completions", ChatCompletion, answer)
     choices: dict[int, _Assembly] = {}
     usage: CompletionUsage | None = None
     completion_id, created = "", 0

@@ -20,6 +20,7 @@ from modelport.errors import InvalidRequestError, ModelportError, PredictorError
 from modelport.protocol.completions import CompletionRequest
 from modelport.runtime import Predictor
 from modelport.runtime.streams import merge
+from modelport.serving.forward import forward_events, forward_json, forwards, parsed
 
 _SAMPLING = (
     "max_tokens",
@@ -50,6 +51,10 @@ async def completion_chunks(
     predictor: Predictor, request: CompletionRequest, *, with_usage: bool
 ) -> AsyncIterator[Completion]:
     """Every choice's chunks, interleaved as they come, then one usage chunk when `with_usage`."""
+    if forwards(predictor):
+        async for chunk in _forwarded_chunks(predictor, request, with_usage=with_usage):
+            yield chunk
+        return
     hook = completion_hook(predictor)
     prompts = request.prompts()
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -107,8 +112,28 @@ async def completion_chunks(
         )
 
 
+async def _forwarded_chunks(
+    predictor: Predictor, request: CompletionRequest, *, with_usage: bool
+) -> AsyncIterator[Completion]:
+    fields = {**request.model_dump(exclude_unset=True), "stream": True}
+    options = dict(fields.pop("stream_options", None) or {})
+    options.pop("include_usage", None)
+    if with_usage:
+        options["include_usage"] = True
+    if options:
+        fields["stream_options"] = options
+    async for event in forward_events(predictor, "completions", fields):
+        # A streamed choice has no finish reason until its last chunk, which the type does not allow: construct.
+        choices = [CompletionChoice.model_construct(**choice) for choice in event.get("choices") or ()]
+        yield Completion.model_construct(**{**event, "choices": choices})
+
+
 async def complete(predictor: Predictor, request: CompletionRequest) -> Completion:
-    """The non-streaming response, assembled from the chunks."""
+    """The non-streaming response, assembled from the chunks (or relayed from a predictor that forwards)."""
+    if forwards(predictor):
+        fields = {**request.model_dump(exclude_unset=True), "stream": False}
+        fields.pop("stream_options", None)
+        return parsed(predictor, "completions", Completion, await forward_json(predictor, "completions", fields))
     texts: dict[int, list[str]] = {}
     finish: dict[int, Any] = {}
     logprobs: dict[int, dict[str, list[Any]]] = {}

@@ -25,6 +25,7 @@ from modelport.serving.embedding_hooks import (
     text_token_counts,
     with_prefix,
 )
+from modelport.serving.forward import forward_json, forwards, parsed
 
 _SERVER_FIELDS = {"model", "input", "encoding_format", "dimensions", "user", "truncate", "input_type"}
 
@@ -108,7 +109,13 @@ def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
 async def create_embeddings(
     predictor: Predictor, request: EmbeddingRequest, batchers: EmbeddingBatchers | None = None
 ) -> EmbeddingResponse:
-    """Check the request against the model, embed its inputs (batched when `batchers` is given), answer."""
+    """Check the request against the model, embed its inputs (batched when `batchers` is given), answer.
+
+    A predictor that forwards requests gets the request whole, and its answer is relayed.
+    """
+    if forwards(predictor):
+        answer = await forward_json(predictor, "embeddings", request.model_dump(exclude_unset=True))
+        return parsed(predictor, "embeddings", EmbeddingResponse, answer)
     signature = predictor.spec.signature
     assert isinstance(signature, EmbeddingSignature)
     hooks = EmbeddingHooks.of(predictor)

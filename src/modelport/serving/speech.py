@@ -21,6 +21,7 @@ from modelport.protocol.audio import SpeechAudioDeltaEvent, SpeechAudioDoneEvent
 from modelport.runtime import Predictor
 from modelport.serving.arguments import optional_arguments
 from modelport.serving.checks import check_audio, check_audio_piece
+from modelport.serving.forward import ForwardedEvent, forward_bytes, forward_events, forwards
 from modelport.serving.usage import estimate_tokens
 
 _SERVER_FIELDS = {"model", "input", "voice", "response_format", "speed", "stream_format"}
@@ -91,8 +92,8 @@ def _arguments(predictor: Predictor, request: SpeechRequest, voice_map: VoiceMap
 
 
 def streams(predictor: Predictor) -> bool:
-    """Whether the predictor yields its audio piece by piece."""
-    return _signature(predictor).streams
+    """Whether the predictor yields its audio piece by piece (a forwarding one relays it as it comes)."""
+    return forwards(predictor) or _signature(predictor).streams
 
 
 async def speech_samples(
@@ -126,6 +127,10 @@ async def speech_bytes(
     predictor: Predictor, request: SpeechRequest, voice_map: VoiceMap
 ) -> AsyncGenerator[bytes, None]:
     """The encoded audio, a piece at a time as the predictor produces it (empty pieces left out)."""
+    if forwards(predictor):
+        async for data in forward_bytes(predictor, "audio/speech", request.model_dump(exclude_unset=True)):
+            yield data
+        return
     encoder = AudioStreamEncoder(_signature(predictor).sample_rate, request.response_format)
     async for samples in speech_samples(predictor, request, voice_map):
         data = await anyio.to_thread.run_sync(encoder.encode, samples)
@@ -138,6 +143,10 @@ async def speech_bytes(
 
 async def speech_events(predictor: Predictor, request: SpeechRequest, voice_map: VoiceMap) -> AsyncIterator[BaseModel]:
     """`speech.audio.delta` events with base64 audio, then `speech.audio.done` with the usage."""
+    if forwards(predictor):
+        async for event in forward_events(predictor, "audio/speech", request.model_dump(exclude_unset=True)):
+            yield ForwardedEvent(**event)
+        return
     async for data in speech_bytes(predictor, request, voice_map):
         yield SpeechAudioDeltaEvent(type="speech.audio.delta", audio=base64.b64encode(data).decode("ascii"))
     # No tokenizer here: input tokens are estimated from the text, and the audio is not counted in tokens.

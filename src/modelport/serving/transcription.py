@@ -8,7 +8,8 @@ Request fields reach the predictor's optional parameters of the same name (`lang
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import anyio.to_thread
 import numpy as np
@@ -22,7 +23,8 @@ from modelport.protocol.audio import TranscriptionForm, TranslationForm
 from modelport.runtime import Predictor
 from modelport.serving.arguments import optional_arguments
 from modelport.serving.checks import check_transcript, check_transcript_update, no_transcript
-from modelport.transcript import Transcript
+from modelport.serving.forward import ForwardedEvent, forward_events, forward_json, forwards
+from modelport.transcript import Segment, Transcript, Word
 
 _SERVER_FIELDS = {"model", "file", "response_format", "timestamp_granularities", "stream"}
 
@@ -88,9 +90,12 @@ def _with_duration(transcript: Transcript, duration: float) -> Transcript:
 
 
 async def transcribe(
-    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False, filename: str | None = None
 ) -> Transcript:
-    """The transcript of the uploaded audio (in English when `translate`), its duration always set."""
+    """The transcript of the uploaded audio (in English when `translate`), its duration always set (unless a
+    forwarding predictor's server leaves it out). `filename` tells a forwarded upload's format."""
+    if forwards(predictor):
+        return await _forwarded(predictor, form, data, translate=translate, filename=filename)
     last: Transcript | None = None
     async for transcript in _transcripts(predictor, form, data, translate=translate):
         last = transcript
@@ -107,11 +112,77 @@ def _delta(before: Transcript | None, after: Transcript) -> str:
     return "".join(segment.text for segment in after.segments[len(before.segments) :])
 
 
-async def transcript_events(predictor: Predictor, form: TranslationForm, data: bytes) -> AsyncIterator[BaseModel]:
+def _forwarded_fields(form: TranslationForm) -> dict[str, Any]:
+    # The form model also holds the upload (as an unknown field); it is sent as the file, not as a field.
+    return {key: value for key, value in form.model_dump(by_alias=True, exclude_unset=True).items() if key != "file"}
+
+
+async def _forwarded(
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool, filename: str | None
+) -> Transcript:
+    fields = _forwarded_fields(form)
+    # Segments are needed to render srt, vtt and verbose_json here; plain text needs only text.
+    wanted = form.response_format
+    fields["response_format"] = "verbose_json" if wanted in ("srt", "vtt", "verbose_json") else wanted
+    endpoint = "audio/translations" if translate else "audio/transcriptions"
+    answer = await forward_json(predictor, endpoint, fields, file=(filename or "audio", data))
+    return transcript_from(answer)
+
+
+def transcript_from(answer: Mapping[str, Any]) -> Transcript:
+    """A `Transcript` from OpenAI's json or verbose_json transcription body."""
+
+    def words(items: Any) -> tuple[Word, ...]:
+        return tuple(
+            Word(word=str(w.get("word", "")), start=float(w.get("start", 0)), end=float(w.get("end", 0)))
+            for w in items or ()
+            if isinstance(w, dict)
+        )
+
+    def number(item: Mapping[str, Any], key: str) -> float:
+        value = item.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    segments = tuple(
+        Segment(
+            text=str(item.get("text", "")),
+            start=number(item, "start"),
+            end=number(item, "end"),
+            id=int(number(item, "id")),
+            seek=int(number(item, "seek")),
+            tokens=tuple(item.get("tokens") or ()),
+            temperature=number(item, "temperature"),
+            avg_logprob=number(item, "avg_logprob"),
+            compression_ratio=number(item, "compression_ratio"),
+            no_speech_prob=number(item, "no_speech_prob"),
+            words=words(item.get("words")),
+        )
+        for item in answer.get("segments") or ()
+        if isinstance(item, dict)
+    )
+    duration = answer.get("duration")
+    return Transcript(
+        text=str(answer.get("text", "")),
+        language=answer.get("language") if isinstance(answer.get("language"), str) else None,
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        segments=segments,
+        words=words(answer.get("words")),
+    )
+
+
+async def transcript_events(
+    predictor: Predictor, form: TranslationForm, data: bytes, filename: str | None = None
+) -> AsyncIterator[BaseModel]:
     """`transcript.text.delta` as the transcript grows, then `transcript.text.done` with the whole text.
 
-    A predictor that returns its transcript at once gets one delta per segment, all after it finished.
+    A predictor that returns its transcript at once gets one delta per segment, all after it finished; a
+    forwarding one relays its server's events.
     """
+    if forwards(predictor):
+        fields = {**_forwarded_fields(form), "stream": True}
+        async for event in forward_events(predictor, "audio/transcriptions", fields, file=(filename or "audio", data)):
+            yield ForwardedEvent(**event)
+        return
     last: Transcript | None = None
     async for transcript in _transcripts(predictor, form, data, translate=False):
         deltas = [_delta(last, transcript)]

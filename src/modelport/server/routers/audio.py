@@ -90,8 +90,8 @@ async def transcriptions(
 ) -> Response:
     predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
     if form.stream:
-        return await sse_response(transcript_events(predictor, form, await file.read()))
-    transcript = await transcribe(predictor, form, await file.read())
+        return await sse_response(transcript_events(predictor, form, await file.read(), file.filename))
+    transcript = await transcribe(predictor, form, await file.read(), filename=file.filename)
     words = "word" in form.timestamp_granularities
     return _respond(render(transcript, form.response_format, words=words, translation=False))
 
@@ -103,5 +103,5 @@ async def translations(
     registry: Annotated[Registry, Depends(get_registry)],
 ) -> Response:
     predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    transcript = await transcribe(predictor, form, await file.read(), translate=True)
+    transcript = await transcribe(predictor, form, await file.read(), translate=True, filename=file.filename)
     return _respond(render(transcript, form.response_format, words=False, translation=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from openai.types.chat import ChatCompletion
 
@@ -13,16 +13,18 @@ from modelport.protocol.chat import ChatCompletionRequest
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
 from modelport.server.sse import sse_response
-from modelport.serving.chat import chat_chunks, complete_chat
+from modelport.serving.voice import VoiceChat
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions", response_model=None)
 async def create_chat_completion(
-    request: ChatCompletionRequest, registry: Annotated[Registry, Depends(get_registry)]
+    request: ChatCompletionRequest, registry: Annotated[Registry, Depends(get_registry)], http: Request
 ) -> ChatCompletion | StreamingResponse:
     predictor = await predictor_for(registry, request.model, Task.CHAT)
+    # Audio in and out wrap the one chat path; a text-only request goes straight through it.
+    voice: VoiceChat = http.app.state.voice
     if request.stream:
-        return await sse_response(chat_chunks(predictor, request, with_usage=request.include_usage))
-    return await complete_chat(predictor, request)
+        return await sse_response(voice.chat_chunks(predictor, request, with_usage=request.include_usage))
+    return await voice.complete_chat(predictor, request)
