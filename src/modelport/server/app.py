@@ -14,7 +14,18 @@ from modelport.runtime import Registry
 from modelport.server.auth import check_api_key
 from modelport.server.errors import install_error_handlers
 from modelport.server.limits import BodyLimitMiddleware
-from modelport.server.routers import audio, chat, completions, embeddings, health, messages, models, responses
+from modelport.server.routers import (
+    audio,
+    chat,
+    completions,
+    docs,
+    embeddings,
+    health,
+    messages,
+    models,
+    playground,
+    responses,
+)
 from modelport.serving.embeddings import EmbeddingBatchers
 from modelport.serving.response_store import ResponseStore
 
@@ -40,6 +51,9 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Typed Python functions and offline built-in models, served through the OpenAI API.",
         lifespan=lifespan,
+        # Served by the docs router from local files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.registry = registry
     app.state.settings = settings
@@ -52,5 +66,8 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     for router in (module.router for module in routers):
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    if settings.playground:
+        app.include_router(playground.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app

@@ -16,8 +16,9 @@ router = APIRouter()
 def _model(request: Request, name: str, registry: Registry) -> dict[str, Any]:
     predictor = registry.get(name)
     model = Model(id=name, object="model", created=request.app.state.started, owned_by=predictor.spec.owned_by)
-    # Only OpenAI's four fields: the package's type also has an optional field the API leaves out.
-    return model.model_dump(exclude_none=True)
+    # OpenAI's four fields (the package's type also has an optional one the API leaves out), then ours:
+    # `task` says which endpoint serves the model, as clients such as the playground need to know.
+    return {**model.model_dump(exclude_none=True), "task": predictor.spec.task.value}
 
 
 @router.get("/v1/models")

@@ -1,0 +1,108 @@
+// The playground's start: list the models, show a tab for each capability the server offers, wire the tabs.
+
+import { ApiError, apiKey, askForKey, call, fillModels, listModels } from "./api.js";
+import { setUpChat } from "./chat.js";
+import { setUpEmbeddings } from "./embeddings.js";
+import { setUpImages } from "./images.js";
+import { fillVoices, setUpSpeech, setVoices } from "./speech.js";
+import { setUpTranscription } from "./transcription.js";
+import { setUpVoice } from "./voice.js";
+
+const $ = (id) => document.getElementById(id);
+
+// Tab id, its title, and which of the listed models it offers.
+const TABS = [
+  ["chat", "Chat", (m) => m.task === "chat"],
+  ["embeddings", "Embeddings", (m) => m.task === "embeddings"],
+  ["speech", "Speech", (m) => m.task === "speech"],
+  ["transcription", "Transcription", (m) => m.task === "transcription"],
+  // Chat models that take and speak audio say so with "audio" among their `modalities`.
+  ["voice", "Voice chat", (m) => m.task === "chat" && (m.modalities || []).includes("audio")],
+  ["image", "Images", (m) => m.task === "image"],
+];
+
+function select(id) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const chosen = tab.id === `tab-${id}`;
+    tab.setAttribute("aria-selected", String(chosen));
+    tab.tabIndex = chosen ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !chosen;
+  }
+  history.replaceState(null, "", `#${id}`);
+}
+
+function buildTabs(offered) {
+  const list = $("tabs");
+  list.replaceChildren();
+  for (const [id, title] of offered) {
+    const tab = document.createElement("button");
+    tab.type = "button";
+    tab.setAttribute("role", "tab");
+    tab.id = `tab-${id}`;
+    tab.textContent = title;
+    tab.setAttribute("aria-controls", `panel-${id}`);
+    tab.addEventListener("click", () => select(id));
+    list.append(tab);
+  }
+  // Arrow keys move between tabs, as in every tab list; Tab moves into the panel.
+  list.addEventListener("keydown", (event) => {
+    const tabs = [...list.querySelectorAll("[role=tab]")];
+    const at = tabs.indexOf(document.activeElement);
+    if (at < 0) return;
+    const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    const target = tabs[(next + tabs.length) % tabs.length];
+    target.focus();
+    target.click();
+  });
+}
+
+async function start() {
+  const status = $("status");
+  let models;
+  try {
+    models = await listModels();
+  } catch (error) {
+    status.textContent = error instanceof ApiError ? error.message : `The models could not be listed: ${error.message}`;
+    status.classList.add("error");
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.textContent = "Try again";
+    retry.addEventListener("click", () => location.reload());
+    status.append(" ", retry);
+    return;
+  }
+  const offered = TABS.filter(([, , fits]) => models.some(fits));
+  for (const [id, , fits] of TABS) fillModels($(`${id}-model`), models.filter(fits));
+  buildTabs(offered);
+  if (!offered.length) {
+    status.textContent = "This server serves no model yet: start it with a target, e.g. `modelport serve examples/`.";
+    return;
+  }
+  status.textContent = `${models.length} models on this server. Pick a tab; every request shows its curl and Python code below it.`;
+  if (offered.some(([id]) => id === "speech" || id === "voice")) {
+    try {
+      const voices = await (await call("/v1/audio/voices")).json();
+      setVoices(Object.fromEntries(voices.data.map((v) => [v.model, v])));
+      const voiceModel = models.find((m) => m.task === "speech");
+      // Voice chat speaks through the server's speech model: offer OpenAI's voice names, which every one takes.
+      if (voiceModel) fillVoices($("voice-voice"), voiceModel.id);
+    } catch {
+      // The Speech tab still works with a typed voice: the server's 400 names the valid ones.
+    }
+  }
+  const wanted = location.hash.slice(1);
+  select(offered.some(([id]) => id === wanted) ? wanted : offered[0][0]);
+}
+
+$("key-button").addEventListener("click", async () => {
+  if (await askForKey(apiKey() ? "Change the API key used by this tab." : "Enter the server's API key.")) location.reload();
+});
+setUpChat();
+setUpEmbeddings();
+setUpSpeech();
+setUpTranscription();
+setUpVoice();
+setUpImages();
+start();

@@ -1,0 +1,265 @@
+"""The playground at `/` in a real browser, against a live server with the example and built-in models."""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+
+import live_server
+from live_server import LiveServer
+from modelport.builtin import hibari, llama, onnx_embeddings
+from modelport.config import Settings
+from modelport.runtime import Registry, load_targets
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+API_KEY = "playground-secret"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The examples with the built-in chat, embedding and hibari speech models."""
+    settings = Settings(cache_dir=tmp_path_factory.mktemp("cache"), chat_parallel=2, chat_context=1024)
+    specs = [*load_targets([str(EXAMPLES)]), *llama.models(settings), *onnx_embeddings.models(settings)]
+    specs += hibari.models(settings)
+    with live_server.serve(Registry(specs), settings) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def locked_server() -> Iterator[LiveServer]:
+    with live_server.serve(Registry(load_targets([str(EXAMPLES)])), Settings(api_keys=[API_KEY])) as live:
+        yield live
+
+
+def open_tab(page: Page, server: LiveServer, tab: str) -> None:
+    page.goto(f"{server.url}/")
+    page.get_by_role("tab", name=tab).click()
+    expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+
+
+def test_first_view_lists_a_tab_per_capability(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/")
+    tabs = page.get_by_role("tab")
+    expect(tabs).to_have_text(["Chat", "Embeddings", "Speech", "Transcription"])
+    expect(page.get_by_role("status")).to_contain_text("models on this server")
+    # The chat model list holds the chat models only.
+    options = page.locator("#chat-model option").all_text_contents()
+    assert {"echo", "echo-1", "shout"} <= set(options)
+    assert "hash-embed" not in options
+    # Keyboard: arrows move along the tabs and show their panels.
+    page.get_by_role("tab", name="Chat").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Embeddings")).to_be_focused()
+    expect(page.locator("#panel-embeddings")).to_be_visible()
+    expect(page.locator("#panel-chat")).to_be_hidden()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#panel-chat")).to_be_visible()
+    # Every control is labelled.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#panel-chat input, #panel-chat select, #panel-chat textarea')]
+            .filter(e => !e.labels?.length && !e.getAttribute('aria-label')).map(e => e.id)"""
+    )
+    assert unlabelled == []
+
+
+def test_chat_answer_streams_token_by_token(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Chat")
+    page.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("48")
+    page.get_by_label("Seed").fill("7")
+    # Every change to the answer as it arrives, recorded in the page.
+    page.evaluate(
+        """() => {
+            window.seen = [];
+            new MutationObserver(() => {
+                const last = document.querySelector('#chat-log .message.assistant:last-child .content');
+                if (last && last.textContent !== window.seen.at(-1)) window.seen.push(last.textContent);
+            }).observe(document.getElementById('chat-log'), {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    page.get_by_label("Message").fill("Write a Python function that adds two numbers, in a code block.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-stats")).to_contain_text("tokens/s")
+    seen: list[str] = page.evaluate("window.seen")
+    assert len(seen) >= 5, seen
+    assert all(len(a) <= len(b) for a, b in zip(seen, seen[1:], strict=False)), seen
+    answer = page.locator("#chat-log .message.assistant .content")
+    expect(answer.locator("pre.codeblock code")).to_contain_text("def ")
+    expect(page.locator("#chat-stats")).to_contain_text("48 out")
+    # The code for the request just made.
+    page.get_by_text("Code for this request").first.click()
+    snippets = page.locator("#panel-chat .snippets")
+    expect(snippets).to_contain_text(f"curl {server.url}/v1/chat/completions")
+    expect(snippets).to_contain_text("client.chat.completions.create(")
+    expect(snippets).to_contain_text('"seed": 7')
+    # Regenerate asks again from the same question.
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator("#chat-log .message")).to_have_count(2)
+    expect(page.locator("#chat-stats")).to_contain_text("tokens/s")
+
+
+def test_chat_shows_a_tool_call(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Chat")
+    page.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
+    page.get_by_text("Tools", exact=True).click()
+    page.get_by_role("button", name="Insert an example tool").click()
+    page.get_by_label("Tool choice").select_option("required")
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Message").fill("What is the weather in Paris?")
+    page.get_by_role("button", name="Send").click()
+    call = page.locator(".tool-call")
+    expect(call.locator("h4")).to_have_text("Tool call: get_weather")
+    expect(call.locator("pre")).to_contain_text('"city"')
+    expect(page.locator("#chat-stats")).to_contain_text("finish: tool_calls")
+    # The tool's result goes back and the model answers it.
+    page.get_by_label("Result of get_weather").fill('{"temperature_c": 21, "sky": "clear"}')
+    page.get_by_role("button", name="Send result").click()
+    expect(page.locator("#chat-log .message.tool")).to_have_count(1)
+    expect(page.locator("#chat-stats")).to_contain_text("finish: stop", timeout=120_000)
+
+
+def test_chat_markdown_never_runs_the_answer_as_html(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Chat")
+    page.get_by_label("Model").select_option("echo")
+    page.get_by_label("Message").fill('**bold** <img src=x onerror="window.pwned=1"> `a<b>`')
+    page.get_by_role("button", name="Send").click()
+    content = page.locator("#chat-log .message.assistant .content")
+    expect(content.locator("strong")).to_have_text("bold")
+    expect(content.locator("code")).to_have_text("a<b>")
+    expect(content).to_contain_text("<img src=x")
+    assert content.locator("img").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_embeddings_heat_map_has_one_cell_per_pair(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Embeddings")
+    page.get_by_label("Model").select_option("all-minilm-l6-v2")
+    texts = ["The cat sits on the mat.", "A kitten rests on a rug.", "Stocks fell today.", "Markets dropped.", "Hi"]
+    page.get_by_label("Texts, one per line").fill("\n".join(texts))
+    page.get_by_role("button", name="Compare").click()
+    table = page.locator("table.heatmap")
+    expect(table.locator("tbody tr")).to_have_count(5)
+    expect(table.locator("td.cell")).to_have_count(25)
+    diagonal = [table.locator("tbody tr").nth(i).locator("td.cell").nth(i).text_content() for i in range(5)]
+    assert diagonal == ["1.00"] * 5
+    expect(page.locator("#embeddings-summary")).to_contain_text("5 vectors of 384 dimensions")
+
+
+def test_speech_plays_and_downloads(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Speech")
+    page.get_by_label("Model").select_option("hibari")
+    expect(page.locator("#speech-voice option", has_text="heart").first).to_be_attached()
+    page.get_by_label("Text").fill("Hello from the playground.")
+    page.get_by_role("button", name="Speak").click()
+    expect(page.locator("#speech-download")).to_be_visible()
+    page.wait_for_function(
+        "() => { const a = document.getElementById('speech-audio'); return isFinite(a.duration) && a.duration > 0.5 }"
+    )
+    # It plays: the clock moves.
+    page.wait_for_function("() => document.getElementById('speech-audio').currentTime > 0")
+    with page.expect_download() as download:
+        page.locator("#speech-download").click()
+    assert download.value.suggested_filename == "speech.mp3"
+    expect(page.locator("#panel-speech .snippets")).to_contain_text("with_streaming_response.create(")
+
+
+def _tone_wav(seconds: float, hertz: float) -> bytes:
+    rate = 16_000
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.5 * np.sin(2 * np.pi * hertz * t) * 32767).astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
+def test_uploaded_clip_is_transcribed(page: Page, server: LiveServer, tmp_path: Path) -> None:
+    clip = tmp_path / "tone.wav"
+    clip.write_bytes(_tone_wav(1.5, 440))
+    open_tab(page, server, "Transcription")
+    page.get_by_label("Model").select_option("audio-length")
+    page.get_by_label("Audio file").set_input_files(clip)
+    page.get_by_role("button", name="Transcribe").click()
+    expect(page.locator(".transcript")).to_have_text("1.50 seconds, peak 440 Hz")
+    expect(page.locator("table.segments tbody tr")).to_have_count(1)
+    expect(page.locator("table.segments tbody td").first).to_have_text("00:00:00.000")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download transcript.srt").click()
+    srt = Path(download.value.path()).read_text()
+    assert srt == "1\n00:00:00,000 --> 00:00:01,500\n1.50 seconds, peak 440 Hz\n"
+    expect(page.locator("#panel-transcription .snippets")).to_contain_text("-F 'file=@tone.wav'")
+
+
+def test_recording_from_the_microphone_is_transcribed(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Transcription")
+    page.get_by_label("Model").select_option("audio-length")
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(1200)
+    page.get_by_role("button", name="Stop recording").click()
+    expect(page.locator("#transcription-source")).to_contain_text("Recording:")
+    page.get_by_role("button", name="Transcribe").click()
+    expect(page.locator(".transcript")).to_have_text(re.compile(r"^\d+\.\d\d seconds, peak \d+ Hz$"))
+
+
+def test_bad_request_shows_the_server_message(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Embeddings")
+    page.get_by_label("Model").select_option("hash-embed")
+    page.get_by_label("Dimensions").fill("4")
+    page.get_by_role("button", name="Compare").click()
+    answer = httpx.post(f"{server.v1}/embeddings", json={"model": "hash-embed", "input": ["a"], "dimensions": 4})
+    assert answer.status_code == 400
+    alert = page.locator("#panel-embeddings .error")
+    expect(alert).to_have_text(f"{answer.json()['error']['message']} (400)")
+
+
+def test_server_gone_is_said_in_words(page: Page, server: LiveServer) -> None:
+    open_tab(page, server, "Chat")
+    page.route("**/v1/chat/completions", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Model").select_option("echo")
+    page.get_by_label("Message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#panel-chat .error")).to_have_text("The server cannot be reached: is modelport still running?")
+
+
+def test_api_key_prompt(page: Page, locked_server: LiveServer) -> None:
+    page.goto(f"{locked_server.url}/")
+    dialog = page.get_by_role("dialog", name="API key")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("You didn't provide an API key")
+    dialog.get_by_label("Key").fill("wrong")
+    dialog.get_by_role("button", name="Use this key").click()
+    expect(dialog).to_contain_text("Incorrect API key provided.")
+    dialog.get_by_label("Key").fill(API_KEY)
+    dialog.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('modelport-api-key')") == API_KEY
+    # Requests carry it from then on.
+    page.get_by_label("Message").fill("keyed hello")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-log .message.assistant .content")).to_have_text("keyed hello")
+    expect(page.locator("#panel-chat .snippets")).to_contain_text("Authorization: Bearer $MODELPORT_API_KEY")
+
+
+def test_phone_width(page: Page, server: LiveServer) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_tab(page, server, "Chat")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    expect(page.get_by_role("button", name="Send")).to_be_in_viewport()
+
+
+def test_docs_render_offline(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/chat/completions")).to_be_visible()
