@@ -63,9 +63,7 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
             continue
         converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
         converter = converters.get(field.annotation, str)
-        parser.add_argument(
-            option, dest=name, type=converter, help=f"{field.description}{shown}"
-        )
+        parser.add_argument(option, dest=name, type=converter, help=f"{field.description}{shown}")
 
 
 def _describe(spec: ModelSpec) -> str:

@@ -19,8 +19,8 @@ def test_list_has_openai_shape(client: OpenAI, http: httpx.Client) -> None:
     body = http.get("/v1/models").json()
     assert body["object"] == "list"
     for entry in body["data"]:
-        # Exactly OpenAI's fields; optional ones the openai package knows (e.g. shutdown_date) may appear.
-        assert {"id", "object", "created", "owned_by"} <= set(entry) <= set(Model.model_fields)
+        # OpenAI's fields (optional ones the openai package knows, e.g. shutdown_date, may appear) and `task`.
+        assert {"id", "object", "created", "owned_by"} <= set(entry) <= {*Model.model_fields, "task"}
         assert entry["object"] == "model"
         assert isinstance(entry["created"], int)
         assert 0 < entry["created"] <= time.time()

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
 CHROMIUM = os.environ.get("MODELPORT_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "playground"
@@ -35,17 +36,6 @@ ARGS = [
 # Slow machines under load: the real chat model may take a while to answer.
 TIMEOUT_MS = 60_000
 
-if not Path(CHROMIUM).exists():
-    # Visible in the summary (pytest -ra): `make test` installs Chromium; this skip is for machines where it
-    # cannot be installed (no apt-get, not root).
-    pytest.skip(
-        f"browser tests skipped: Chromium is not installed at {CHROMIUM} (`make test` installs Debian's "
-        "chromium as root; or set MODELPORT_TEST_CHROMIUM)",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
@@ -55,6 +45,12 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        # Shown in the summary (pytest -ra). `make test` installs Chromium where it can (root with apt-get).
+        pytest.skip(
+            f"browser tests skipped: no Chromium at {CHROMIUM} (`make test` installs Debian's chromium when run as "
+            "root with apt-get; or set MODELPORT_TEST_CHROMIUM to a Chromium binary)"
+        )
     # Playwright starts Chromium with a fresh temporary profile (user-data dir) and removes it afterwards.
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
     try:

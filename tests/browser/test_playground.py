@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import wave
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 import live_server
 from live_server import LiveServer
@@ -39,10 +40,12 @@ def locked_server() -> Iterator[LiveServer]:
         yield live
 
 
-def open_tab(page: Page, server: LiveServer, tab: str) -> None:
+def open_tab(page: Page, server: LiveServer, tab: str) -> Locator:
+    """Open the page on `tab`; returns its panel."""
     page.goto(f"{server.url}/")
     page.get_by_role("tab", name=tab).click()
     expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+    return page.get_by_role("tabpanel")
 
 
 def test_first_view_lists_a_tab_per_capability(page: Page, server: LiveServer) -> None:
@@ -71,11 +74,11 @@ def test_first_view_lists_a_tab_per_capability(page: Page, server: LiveServer) -
 
 
 def test_chat_answer_streams_token_by_token(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Chat")
-    page.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
-    page.get_by_label("Temperature").fill("0")
-    page.get_by_label("Max tokens").fill("48")
-    page.get_by_label("Seed").fill("7")
+    panel = open_tab(page, server, "Chat")
+    panel.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
+    panel.get_by_label("Temperature").fill("0")
+    panel.get_by_label("Max tokens").fill("48")
+    panel.get_by_label("Seed").fill("7")
     # Every change to the answer as it arrives, recorded in the page.
     page.evaluate(
         """() => {
@@ -86,12 +89,12 @@ def test_chat_answer_streams_token_by_token(page: Page, server: LiveServer) -> N
             }).observe(document.getElementById('chat-log'), {subtree: true, childList: true, characterData: true});
         }"""
     )
-    page.get_by_label("Message").fill("Write a Python function that adds two numbers, in a code block.")
-    page.get_by_role("button", name="Send").click()
+    panel.get_by_label("Message").fill("Write a Python function that adds two numbers, in a code block.")
+    panel.get_by_role("button", name="Send").click()
     expect(page.locator("#chat-stats")).to_contain_text("tokens/s")
     seen: list[str] = page.evaluate("window.seen")
     assert len(seen) >= 5, seen
-    assert all(len(a) <= len(b) for a, b in zip(seen, seen[1:], strict=False)), seen
+    assert all(len(a) <= len(b) for a, b in itertools.pairwise(seen)), seen
     answer = page.locator("#chat-log .message.assistant .content")
     expect(answer.locator("pre.codeblock code")).to_contain_text("def ")
     expect(page.locator("#chat-stats")).to_contain_text("48 out")
@@ -102,36 +105,36 @@ def test_chat_answer_streams_token_by_token(page: Page, server: LiveServer) -> N
     expect(snippets).to_contain_text("client.chat.completions.create(")
     expect(snippets).to_contain_text('"seed": 7')
     # Regenerate asks again from the same question.
-    page.get_by_role("button", name="Regenerate").click()
+    panel.get_by_role("button", name="Regenerate").click()
     expect(page.locator("#chat-log .message")).to_have_count(2)
     expect(page.locator("#chat-stats")).to_contain_text("tokens/s")
 
 
 def test_chat_shows_a_tool_call(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Chat")
-    page.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
+    panel = open_tab(page, server, "Chat")
+    panel.get_by_label("Model").select_option("qwen2.5-coder-0.5b-instruct")
     page.get_by_text("Tools", exact=True).click()
-    page.get_by_role("button", name="Insert an example tool").click()
-    page.get_by_label("Tool choice").select_option("required")
-    page.get_by_label("Temperature").fill("0")
-    page.get_by_label("Message").fill("What is the weather in Paris?")
-    page.get_by_role("button", name="Send").click()
+    panel.get_by_role("button", name="Insert an example tool").click()
+    panel.get_by_label("Tool choice").select_option("required")
+    panel.get_by_label("Temperature").fill("0")
+    panel.get_by_label("Message").fill("What is the weather in Paris?")
+    panel.get_by_role("button", name="Send").click()
     call = page.locator(".tool-call")
     expect(call.locator("h4")).to_have_text("Tool call: get_weather")
     expect(call.locator("pre")).to_contain_text('"city"')
     expect(page.locator("#chat-stats")).to_contain_text("finish: tool_calls")
     # The tool's result goes back and the model answers it.
-    page.get_by_label("Result of get_weather").fill('{"temperature_c": 21, "sky": "clear"}')
-    page.get_by_role("button", name="Send result").click()
+    panel.get_by_label("Result of get_weather").fill('{"temperature_c": 21, "sky": "clear"}')
+    panel.get_by_role("button", name="Send result").click()
     expect(page.locator("#chat-log .message.tool")).to_have_count(1)
     expect(page.locator("#chat-stats")).to_contain_text("finish: stop", timeout=120_000)
 
 
 def test_chat_markdown_never_runs_the_answer_as_html(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Chat")
-    page.get_by_label("Model").select_option("echo")
-    page.get_by_label("Message").fill('**bold** <img src=x onerror="window.pwned=1"> `a<b>`')
-    page.get_by_role("button", name="Send").click()
+    panel = open_tab(page, server, "Chat")
+    panel.get_by_label("Model").select_option("echo")
+    panel.get_by_label("Message").fill('**bold** <img src=x onerror="window.pwned=1"> `a<b>`')
+    panel.get_by_role("button", name="Send").click()
     content = page.locator("#chat-log .message.assistant .content")
     expect(content.locator("strong")).to_have_text("bold")
     expect(content.locator("code")).to_have_text("a<b>")
@@ -141,11 +144,11 @@ def test_chat_markdown_never_runs_the_answer_as_html(page: Page, server: LiveSer
 
 
 def test_embeddings_heat_map_has_one_cell_per_pair(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Embeddings")
-    page.get_by_label("Model").select_option("all-minilm-l6-v2")
+    panel = open_tab(page, server, "Embeddings")
+    panel.get_by_label("Model").select_option("all-MiniLM-L6-v2")
     texts = ["The cat sits on the mat.", "A kitten rests on a rug.", "Stocks fell today.", "Markets dropped.", "Hi"]
-    page.get_by_label("Texts, one per line").fill("\n".join(texts))
-    page.get_by_role("button", name="Compare").click()
+    panel.get_by_label("Texts, one per line").fill("\n".join(texts))
+    panel.get_by_role("button", name="Compare").click()
     table = page.locator("table.heatmap")
     expect(table.locator("tbody tr")).to_have_count(5)
     expect(table.locator("td.cell")).to_have_count(25)
@@ -155,11 +158,11 @@ def test_embeddings_heat_map_has_one_cell_per_pair(page: Page, server: LiveServe
 
 
 def test_speech_plays_and_downloads(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Speech")
-    page.get_by_label("Model").select_option("hibari")
+    panel = open_tab(page, server, "Speech")
+    panel.get_by_label("Model").select_option("hibari")
     expect(page.locator("#speech-voice option", has_text="heart").first).to_be_attached()
-    page.get_by_label("Text").fill("Hello from the playground.")
-    page.get_by_role("button", name="Speak").click()
+    panel.get_by_label("Text", exact=True).fill("Hello from the playground.")
+    panel.get_by_role("button", name="Speak").click()
     expect(page.locator("#speech-download")).to_be_visible()
     page.wait_for_function(
         "() => { const a = document.getElementById('speech-audio'); return isFinite(a.duration) && a.duration > 0.5 }"
@@ -188,10 +191,10 @@ def _tone_wav(seconds: float, hertz: float) -> bytes:
 def test_uploaded_clip_is_transcribed(page: Page, server: LiveServer, tmp_path: Path) -> None:
     clip = tmp_path / "tone.wav"
     clip.write_bytes(_tone_wav(1.5, 440))
-    open_tab(page, server, "Transcription")
-    page.get_by_label("Model").select_option("audio-length")
-    page.get_by_label("Audio file").set_input_files(clip)
-    page.get_by_role("button", name="Transcribe").click()
+    panel = open_tab(page, server, "Transcription")
+    panel.get_by_label("Model").select_option("audio-length")
+    panel.get_by_label("Audio file").set_input_files(clip)
+    panel.get_by_role("button", name="Transcribe").click()
     expect(page.locator(".transcript")).to_have_text("1.50 seconds, peak 440 Hz")
     expect(page.locator("table.segments tbody tr")).to_have_count(1)
     expect(page.locator("table.segments tbody td").first).to_have_text("00:00:00.000")
@@ -203,21 +206,21 @@ def test_uploaded_clip_is_transcribed(page: Page, server: LiveServer, tmp_path: 
 
 
 def test_recording_from_the_microphone_is_transcribed(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Transcription")
-    page.get_by_label("Model").select_option("audio-length")
-    page.get_by_role("button", name="Record").click()
+    panel = open_tab(page, server, "Transcription")
+    panel.get_by_label("Model").select_option("audio-length")
+    panel.get_by_role("button", name="Record").click()
     page.wait_for_timeout(1200)
-    page.get_by_role("button", name="Stop recording").click()
+    panel.get_by_role("button", name="Stop recording").click()
     expect(page.locator("#transcription-source")).to_contain_text("Recording:")
-    page.get_by_role("button", name="Transcribe").click()
+    panel.get_by_role("button", name="Transcribe").click()
     expect(page.locator(".transcript")).to_have_text(re.compile(r"^\d+\.\d\d seconds, peak \d+ Hz$"))
 
 
 def test_bad_request_shows_the_server_message(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Embeddings")
-    page.get_by_label("Model").select_option("hash-embed")
-    page.get_by_label("Dimensions").fill("4")
-    page.get_by_role("button", name="Compare").click()
+    panel = open_tab(page, server, "Embeddings")
+    panel.get_by_label("Model").select_option("hash-embed")
+    panel.get_by_label("Dimensions").fill("4")
+    panel.get_by_role("button", name="Compare").click()
     answer = httpx.post(f"{server.v1}/embeddings", json={"model": "hash-embed", "input": ["a"], "dimensions": 4})
     assert answer.status_code == 400
     alert = page.locator("#panel-embeddings .error")
@@ -225,11 +228,11 @@ def test_bad_request_shows_the_server_message(page: Page, server: LiveServer) ->
 
 
 def test_server_gone_is_said_in_words(page: Page, server: LiveServer) -> None:
-    open_tab(page, server, "Chat")
+    panel = open_tab(page, server, "Chat")
     page.route("**/v1/chat/completions", lambda route: route.abort("connectionrefused"))
-    page.get_by_label("Model").select_option("echo")
-    page.get_by_label("Message").fill("hello")
-    page.get_by_role("button", name="Send").click()
+    panel.get_by_label("Model").select_option("echo")
+    panel.get_by_label("Message").fill("hello")
+    panel.get_by_role("button", name="Send").click()
     expect(page.locator("#panel-chat .error")).to_have_text("The server cannot be reached: is modelport still running?")
 
 
@@ -254,10 +257,10 @@ def test_api_key_prompt(page: Page, locked_server: LiveServer) -> None:
 
 def test_phone_width(page: Page, server: LiveServer) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    open_tab(page, server, "Chat")
+    panel = open_tab(page, server, "Chat")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
-    expect(page.get_by_role("button", name="Send")).to_be_in_viewport()
+    expect(panel.get_by_role("button", name="Send")).to_be_in_viewport()
 
 
 def test_docs_render_offline(page: Page, server: LiveServer) -> None:

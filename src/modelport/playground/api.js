@@ -209,6 +209,7 @@ export function showCode(panel, request) {
     ...(request.python.after ? [request.python.after] : []),
   ].join("\n");
   const box = panel.querySelector(".snippets");
+  box.closest("details").hidden = false;
   box.replaceChildren();
   for (const [title, text] of [
     ["curl", curl],

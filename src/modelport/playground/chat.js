@@ -249,15 +249,18 @@ export function setUpChat() {
     // The user plays the tool: its result goes back as a `tool` message and the model answers.
     const form = document.createElement("form");
     form.className = "row";
+    const field = document.createElement("div");
+    field.className = "field grow";
     const label = document.createElement("label");
-    label.className = "grow";
     label.textContent = `Result of ${c.function.name}`;
     const input = document.createElement("input");
+    input.id = `tool-result-${c.id || Math.random().toString(36).slice(2)}`;
     input.placeholder = '{"temperature_c": 21}';
-    label.append(input);
+    label.htmlFor = input.id;
+    field.append(label, input);
     const send = document.createElement("button");
     send.textContent = "Send result";
-    form.append(label, send);
+    form.append(field, send);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       if (controller) return;
@@ -284,6 +287,6 @@ export function setUpChat() {
   function setBusy(busy) {
     $("chat-send").disabled = busy;
     $("chat-stop-button").disabled = !busy;
-    $("chat-regenerate").disabled = busy || !history.some((m) => m.role === "assistant");
+    $("chat-regenerate").disabled = busy || history.length === 0;
   }
 }
