@@ -236,6 +236,38 @@ def test_server_gone_is_said_in_words(page: Page, server: LiveServer) -> None:
     expect(page.locator("#panel-chat .error")).to_have_text("The server cannot be reached: is modelport still running?")
 
 
+def test_busy_server_says_when_to_retry(page: Page, server: LiveServer) -> None:
+    panel = open_tab(page, server, "Chat")
+    body = '{"error": {"message": "The model `echo` is busy.", "type": "server_error", "param": null, "code": null}}'
+    page.route(
+        "**/v1/chat/completions",
+        lambda route: route.fulfill(
+            status=429, headers={"retry-after": "3"}, content_type="application/json", body=body
+        ),
+    )
+    panel.get_by_label("Message").fill("hello")
+    panel.get_by_role("button", name="Send").click()
+    expect(panel.locator(".error")).to_have_text(
+        "The server is busy (429): The model `echo` is busy. Try again in 3 s."
+    )
+
+
+def test_stop_ends_a_streaming_answer(page: Page, server: LiveServer) -> None:
+    panel = open_tab(page, server, "Chat")
+    panel.get_by_label("Model").select_option("shout")
+    # `shout` waits `delay` seconds between words: a field of its own, sent through the extra fields.
+    panel.get_by_label("Extra fields").fill('{"delay": 0.3}')
+    panel.get_by_label("Message").fill("one two three four five six seven eight nine ten")
+    panel.get_by_role("button", name="Send").click()
+    answer = panel.locator(".message.assistant .content")
+    expect(answer).to_contain_text("TWO")
+    panel.get_by_role("button", name="Stop").click()
+    expect(panel.locator("#chat-stats")).to_contain_text("finish: stopped")
+    assert "TEN" not in answer.text_content()
+    expect(panel.get_by_role("button", name="Send")).to_be_enabled()
+    expect(panel.locator(".snippets")).to_contain_text('extra_body={ "delay": 0.3, }')
+
+
 def test_api_key_prompt(page: Page, locked_server: LiveServer) -> None:
     page.goto(f"{locked_server.url}/")
     dialog = page.get_by_role("dialog", name="API key")
