@@ -16,8 +16,8 @@ const TABS = [
   ["embeddings", "Embeddings", (m) => m.task === "embeddings"],
   ["speech", "Speech", (m) => m.task === "speech"],
   ["transcription", "Transcription", (m) => m.task === "transcription"],
-  // Chat models that take and speak audio say so with "audio" among their `modalities`.
-  ["voice", "Voice chat", (m) => m.task === "chat" && (m.modalities || []).includes("audio")],
+  // Any chat model, on a server that hears and speaks around chat (see audioChat below).
+  ["voice", "Voice chat", (m) => m.task === "chat"],
   ["image", "Images", (m) => m.task === "image"],
 ];
 
@@ -58,6 +58,20 @@ function buildTabs(offered) {
   });
 }
 
+/**
+ * Whether the server does voice chat: it has speech and transcription models to put around chat, and its
+ * chat request takes the `transcription_model` field that comes with hearing `input_audio` parts.
+ */
+async function audioChat(models) {
+  if (!["chat", "speech", "transcription"].every((task) => models.some((m) => m.task === task))) return false;
+  try {
+    const schema = await (await fetch("/openapi.json")).json();
+    return Boolean(schema.components?.schemas?.ChatCompletionRequest?.properties?.transcription_model);
+  } catch {
+    return false;
+  }
+}
+
 async function start() {
   const status = $("status");
   let models;
@@ -73,7 +87,8 @@ async function start() {
     status.append(" ", retry);
     return;
   }
-  const offered = TABS.filter(([, , fits]) => models.some(fits));
+  const voice = await audioChat(models);
+  const offered = TABS.filter(([id, , fits]) => (id !== "voice" || voice) && models.some(fits));
   for (const [id, , fits] of TABS) fillModels($(`${id}-model`), models.filter(fits));
   buildTabs(offered);
   if (!offered.length) {
