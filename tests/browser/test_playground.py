@@ -112,9 +112,21 @@ def test_chat_answer_streams_token_by_token(page: Page, server: LiveServer) -> N
     expect(snippets).to_contain_text("client.chat.completions.create(")
     expect(snippets).to_contain_text('"seed": 7')
     # Regenerate asks again from the same question.
+    page.evaluate(
+        """() => {
+            window.answers = 0;
+            new MutationObserver((changes) => {
+                for (const change of changes) {
+                    window.answers += [...change.addedNodes].filter((n) => n.matches?.('.message.assistant')).length;
+                }
+            }).observe(document.getElementById('chat-log'), {childList: true});
+        }"""
+    )
     panel.get_by_role("button", name="Regenerate").click()
-    expect(page.locator("#chat-log .message")).to_have_count(2)
+    page.wait_for_function("() => window.answers === 1 && !document.querySelector('#chat-log [aria-busy]')")
     expect(page.locator("#chat-stats")).to_contain_text("tokens/s")
+    expect(page.locator("#chat-log .message")).to_have_count(2)
+    expect(answer.locator("pre.codeblock code")).to_contain_text("def ")
 
 
 def test_chat_shows_a_tool_call(page: Page, server: LiveServer) -> None:
@@ -363,7 +375,7 @@ def test_voice_chat_and_image_tabs_follow_openai_shapes(page: Page, server: Live
     expect(page.get_by_role("tab")).to_have_text(
         ["Chat", "Embeddings", "Speech", "Transcription", "Voice chat", "Images"]
     )
-    panel.get_by_label("Voice").select_option("alloy")
+    panel.get_by_label("Voice", exact=True).select_option("alloy")
     panel.get_by_role("button", name="Record").click()
     page.wait_for_timeout(800)
     panel.get_by_role("button", name="Stop recording").click()

@@ -156,6 +156,7 @@ export function setUpChat() {
       return;
     }
     codeFor(body);
+    $("chat-stats").textContent = "Waiting for the model…";
     controller = new AbortController();
     setBusy(true);
     const bubble = addBubble("assistant", "");
