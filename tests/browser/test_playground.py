@@ -25,6 +25,8 @@ from modelport.builtin import hibari, llama, onnx_embeddings
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
 
+from .conftest import ARTIFACTS
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "playground-secret"
 
@@ -295,6 +297,7 @@ def test_api_key_prompt(page: Page, locked_server: LiveServer) -> None:
     dialog = page.get_by_role("dialog", name="API key")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("You didn't provide an API key")
+    page.screenshot(path=ARTIFACTS / "test_api_key_prompt-dialog.png")
     dialog.get_by_label("Key").fill("wrong")
     dialog.get_by_role("button", name="Use this key").click()
     expect(dialog).to_contain_text("Incorrect API key provided.")
@@ -391,7 +394,7 @@ def test_voice_chat_and_image_tabs_follow_openai_shapes(page: Page, server: Live
     part = request["messages"][0]["content"][0]  # type: ignore[index]
     assert part["type"] == "input_audio"
     assert part["input_audio"]["format"] == "webm"
-    assert len(base64.b64decode(part["input_audio"]["data"])) > 1000
+    assert base64.b64decode(part["input_audio"]["data"]).startswith(b"\x1a\x45\xdf\xa3")  # a WebM file
 
     page.get_by_role("tab", name="Images").click()
     panel = page.get_by_role("tabpanel")

@@ -100,9 +100,10 @@ async function start() {
     try {
       const voices = await (await call("/v1/audio/voices")).json();
       setVoices(Object.fromEntries(voices.data.map((v) => [v.model, v])));
-      const voiceModel = models.find((m) => m.task === "speech");
-      // Voice chat speaks through the server's speech model: offer OpenAI's voice names, which every one takes.
-      if (voiceModel) fillVoices($("voice-voice"), voiceModel.id);
+      // Voice chat speaks through one of the server's speech models: offer the voices of the first that
+      // answers to OpenAI's voice names, as an audio chat request names its voice that way.
+      const voiceModel = voices.data.find((v) => Object.keys(v.aliases || {}).length) || voices.data[0];
+      if (voiceModel) fillVoices($("voice-voice"), voiceModel.model);
     } catch {
       // The Speech tab still works with a typed voice: the server's 400 names the valid ones.
     }
