@@ -52,7 +52,7 @@ export function setUpImages() {
       } else {
         put((await response.json()).data[0].b64_json, "Final image");
       }
-      $("image-stats").textContent = `${((performance.now() - started) / 1000).toFixed(2)} s` + (previews ? ` · ${previews} previews` : "");
+      $("image-stats").textContent = `${((performance.now() - started) / 1000).toFixed(2)} s` + (previews ? ` · ${previews} preview${previews === 1 ? "" : "s"}` : "");
     } catch (error) {
       showError(panel, error);
     } finally {
