@@ -9,7 +9,7 @@ TARGETS ?=
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 EXTRAS := test,chat,embeddings,embeddings-use,embeddings-e5,speech,piper
 
-.PHONY: serve test install lint typecheck unit upgrade clean
+.PHONY: serve test install lint typecheck unit upgrade clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,19 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED)
-	$(BIN)/pytest
+unit: $(INSTALLED) browser
+	MODELPORT_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# The playground's browser tests drive Debian's Chromium through Playwright (which downloads no browser).
+# Installed as root with apt-get (as in CI); elsewhere the browser tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+			|| echo "Chromium could not be installed: the browser tests will skip"; \
+	else echo "Chromium is not installed and cannot be (needs root and apt-get): the browser tests will skip"; fi
 
 upgrade: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade -e '.[$(EXTRAS)]'

@@ -73,13 +73,17 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         if name in ("targets", "api_keys", "builtins", "models") or get_origin(field.annotation) in (dict, list):
             continue
-        converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
-        converter = converters.get(field.annotation, str)
         default = field.get_default(call_default_factory=True)
         shown = f" (default {default})" if default is not None else ""
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, type=converter, help=f"{field.description}{shown}"
-        )
+        option = f"--{name.replace('_', '-')}"
+        if field.annotation is bool:
+            # `--x` and `--no-x`; unset leaves the setting to the environment and the config file.
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(option, dest=name, action=action, default=None, help=f"{field.description}{shown}")
+            continue
+        converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
+        converter = converters.get(field.annotation, str)
+        parser.add_argument(option, dest=name, type=converter, help=f"{field.description}{shown}")
 
 
 def _describe(spec: ModelSpec) -> str:

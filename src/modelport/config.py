@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     """OpenAI voice names (alloy, ash, ...) accepted by every speech model: each maps to installed voices in
     order of preference, and a model speaks with the first of them it serves. JSON in the environment."""
 
+    playground: bool = True
+    """Serve the web playground at `/`: a page to try every model in a browser, offline (`--no-playground`
+    turns it off)."""
+
     log_level: str = "info"
     """Log level of the server: critical, error, warning, info or debug."""
 

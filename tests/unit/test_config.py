@@ -33,6 +33,7 @@ def test_defaults() -> None:
     assert settings.api_keys == []
     assert settings.max_request_bytes == DEFAULT_MAX_REQUEST_BYTES == 25 * 1024 * 1024
     assert settings.log_level == "info"
+    assert settings.playground is True
 
 
 def test_every_field_is_documented() -> None:

@@ -21,11 +21,13 @@ from modelport.server.routers import (
     audio,
     chat,
     completions,
+    docs,
     embeddings,
     health,
     messages,
     metrics,
     models,
+    playground,
     responses,
 )
 from modelport.server.shutdown import Drain
@@ -59,6 +61,9 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Typed Python functions and offline built-in models, served through the OpenAI API.",
         lifespan=lifespan,
+        # Served by the docs router from local files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.registry = registry
     app.state.settings = settings
@@ -75,6 +80,9 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
+    if settings.playground:
+        app.include_router(playground.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(
