@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from modelport import __version__
 from modelport.config import Settings, load_settings
 from modelport.errors import SignatureError
-from modelport.predictor import ModelSpec, SpeechSignature, TranscriptionSignature
+from modelport.predictor import ImageSignature, ModelSpec, SpeechSignature, TranscriptionSignature
 from modelport.runtime import DuplicateModelError, Registry, TargetError, load_targets
 
 
@@ -39,11 +39,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"{fields['builtins'].description} Repeatable.",
     )
+    serve.add_argument(
+        "--image-model",
+        dest="image_models",
+        action="append",
+        metavar="[NAME=]PATH",
+        help=f"{fields['image_models'].description} Repeatable.",
+    )
     _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
     listing = commands.add_parser("models", help="check and list the models a target holds, without serving")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
+    listing.add_argument(
+        "--image-model", dest="image_models", action="append", metavar="[NAME=]PATH", help="as for serve"
+    )
     listing.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
     return parser
 
@@ -51,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys", "builtins") or get_origin(field.annotation) in (dict, list):
+        if name in ("targets", "api_keys", "builtins", "image_models") or get_origin(field.annotation) in (dict, list):
             continue
         converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
         converter = converters.get(field.annotation, str)
@@ -62,19 +72,32 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _image_routes(signature: ImageSignature) -> list[tuple[str, bool]]:
+    return [("generations", signature.generates), ("edits", signature.edits), ("variations", signature.varies)]
+
+
 def _describe(spec: ModelSpec) -> str:
     detail = ""
     if isinstance(spec.signature, SpeechSignature):
         detail = f" voices={','.join(spec.signature.voices)} sample_rate={spec.signature.sample_rate}"
     elif isinstance(spec.signature, TranscriptionSignature):
         detail = f" sample_rate={spec.signature.sample_rate}"
+    elif isinstance(spec.signature, ImageSignature):
+        served = [name for name, yes in _image_routes(spec.signature) if yes]
+        detail = f" serves={','.join(served)}"
     aliases = f" aliases={','.join(spec.aliases)}" if spec.aliases else ""
     return f"{spec.name}\t{spec.task.value}\t{spec.qualname}{aliases}{detail}"
 
 
 def _registry(settings: Settings) -> Registry:
     if settings.targets:
-        return Registry(load_targets(settings.targets))
+        specs = load_targets(settings.targets)
+        if settings.image_models:
+            # Asked for by path, the image models are served beside the targets.
+            from modelport.builtin.diffusion import models as image_models
+
+            specs += image_models(settings)
+        return Registry(specs)
     from modelport.builtin import builtin_specs
 
     specs = builtin_specs(settings)

@@ -93,7 +93,18 @@ class Settings(BaseSettings):
     """Most inputs in one embedding batch; larger requests are cut into batches of this size, which keeps
     memory bounded. The default measured fastest for the built-in model on a 2-core CPU."""
 
-    @field_validator("targets", "api_keys", "builtins", mode="before")
+    image_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Diffusers pipelines to serve, each a folder saved with `save_pretrained`, as `path` or `NAME=path`
+    (the name defaults to the folder's name); comma-separated in the environment. There is no default
+    image model."""
+
+    image_threads: int | None = Field(default=None, ge=1)
+    """CPU threads torch uses for the image models (default: the cores this process may run on)."""
+
+    image_url_ttl: float = Field(default=3600.0, gt=0)
+    """Seconds an image made for `response_format=url` stays on the server; then it is deleted."""
+
+    @field_validator("targets", "api_keys", "builtins", "image_models", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -4,6 +4,7 @@ from modelport.predictor.infer import build_spec
 from modelport.predictor.spec import (
     ChatSignature,
     EmbeddingSignature,
+    ImageInput,
     ImageSignature,
     ModelSpec,
     ParamSpec,
@@ -16,6 +17,7 @@ from modelport.predictor.spec import (
 __all__ = [
     "ChatSignature",
     "EmbeddingSignature",
+    "ImageInput",
     "ImageSignature",
     "ModelSpec",
     "ParamSpec",

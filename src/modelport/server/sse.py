@@ -1,4 +1,5 @@
-"""The one SSE encoder: `data: <json>` per event, an error event on failure, always `data: [DONE]`."""
+"""The one SSE encoder: `data: <json>` per event, an error event on failure, then `data: [DONE]` for the
+streams OpenAI ends that way (chat, completions); others end with their own last event."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def encode_event(event: BaseModel) -> str:
     return f"data: {event.model_dump_json(exclude_unset=True)}\n\n"
 
 
-async def _events(first: BaseModel | None, rest: AsyncIterator[BaseModel]) -> AsyncIterator[str]:
+async def _events(first: BaseModel | None, rest: AsyncIterator[BaseModel], done: bool) -> AsyncIterator[str]:
     try:
         if first is not None:
             yield encode_event(first)
@@ -31,17 +32,21 @@ async def _events(first: BaseModel | None, rest: AsyncIterator[BaseModel]) -> As
     except Exception as exc:
         logger.exception("stream failed", exc_info=exc)
         yield f"data: {json.dumps(PredictorError('The stream failed on the server.').to_dict())}\n\n"
-    yield DONE
+    if done:
+        yield DONE
 
 
-async def sse_response(events: AsyncIterator[BaseModel]) -> StreamingResponse:
-    """Stream `events`; an error raised before the first event still answers with its own status code."""
+async def sse_response(events: AsyncIterator[BaseModel], *, done: bool = True) -> StreamingResponse:
+    """Stream `events`, then `data: [DONE]` unless `done` is False (for streams whose last event says it).
+
+    An error raised before the first event still answers with its own status code.
+    """
     try:
         first: BaseModel | None = await anext(events)
     except StopAsyncIteration:
         first = None
     return StreamingResponse(
-        _events(first, events),
+        _events(first, events, done),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
