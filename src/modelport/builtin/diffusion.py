@@ -79,7 +79,7 @@ class DiffusersImages:
         torch.set_num_threads(self.threads)
         cuda = torch.cuda.is_available()
         pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-            str(self.folder), local_files_only=True, torch_dtype=torch.float16 if cuda else torch.float32
+            str(self.folder), local_files_only=True, dtype=torch.float16 if cuda else torch.float32
         )
         pipeline.to("cuda" if cuda else "cpu")
         pipeline.set_progress_bar_config(disable=True)
@@ -96,7 +96,7 @@ class DiffusersImages:
         """The prompt's tokens, with the start and end tokens, by the pipeline's longest-reaching tokenizer."""
         if self._tokenizer is None:
             return 0
-        return len(self._tokenizer(prompt).input_ids)
+        return len(self._tokenizer(prompt, verbose=False).input_ids)
 
     def _pipeline(self, kind: str) -> Any:
         """The pipeline for `kind` (generate, edit, inpaint), made from the loaded one on first use."""
@@ -140,21 +140,22 @@ class DiffusersImages:
         kind = "generate" if image is None else ("inpaint" if mask is not None else "edit")
         pipeline = self._pipeline(kind)
         width, height = _dimensions(size, image)
-        options: dict[str, Any] = {
-            "prompt": prompt,
+        asked = {
             "negative_prompt": negative_prompt,
             "num_inference_steps": steps,
             "guidance_scale": guidance_scale,
             "strength": strength,
             "num_images_per_prompt": n,
-            "width": width,
-            "height": height,
         }
-        if image is not None:
-            options["image"] = image.convert("RGB").resize((width, height)) if width and height else image
-        if mask is not None:
-            options["mask_image"] = _repaint_mask(mask).resize((width, height)) if width and height else mask
-        arguments = _accepted(pipeline, {k: v for k, v in options.items() if v is not None})
+        arguments = _accepted(pipeline, {k: v for k, v in asked.items() if v is not None})
+        arguments["prompt"] = prompt
+        if image is not None and width and height:
+            # Image-to-image keeps the size of its input: the input is resized to the size wanted.
+            arguments["image"] = image.convert("RGB").resize((width, height))
+            if mask is not None:
+                arguments["mask_image"] = _repaint_mask(mask).resize((width, height))
+        if kind != "edit" and width and height:
+            arguments.update(width=width, height=height)
         if seed is not None:
             arguments["generator"] = self._torch.Generator("cpu").manual_seed(seed)
         arguments["output_type"] = "pil"
@@ -259,7 +260,7 @@ def _accepted(pipeline: Any, options: dict[str, Any]) -> dict[str, Any]:
     taken = inspect.signature(pipeline.__call__).parameters
     for name in options:
         if name not in taken:
-            param = {"num_inference_steps": "steps", "num_images_per_prompt": "n", "mask_image": "mask"}.get(name, name)
+            param = {"num_inference_steps": "steps", "num_images_per_prompt": "n"}.get(name, name)
             raise InvalidRequestError(
                 f"This model's pipeline ({type(pipeline).__name__}) does not take '{param}'.",
                 param=param,

@@ -416,7 +416,7 @@ def _image_size(
         if hints.strip_optional(size.annotation)[0] is not str:
             raise SignatureError(qualname, "a Parameter.ImageSize parameter is typed str", size.name)
         return size.name, None, size.marker
-    sizes = hints.literal_strings(size.annotation)
+    sizes = hints.literal_strings(hints.strip_optional(size.annotation)[0])
     if sizes is None or not all(_is_size(s) for s in sizes):
         raise SignatureError(
             qualname,
