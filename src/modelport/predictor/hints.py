@@ -89,10 +89,15 @@ def image_kind(hint: Any) -> str | None:
     return None
 
 
+def is_list(hint: Any) -> bool:
+    """`list[T]` or `Sequence[T]` for one T."""
+    return get_origin(hint) in (list, cabc.Sequence) and len(get_args(hint)) == 1
+
+
 def image_kind_of_list(hint: Any) -> str | None:
-    """The image kind of `list[image]` or `Sequence[image]`, else None."""
-    if get_origin(hint) in (list, cabc.Sequence) and len(get_args(hint)) == 1:
-        return image_kind(get_args(hint)[0])
+    """The image kind of `list[image]` or `Sequence[image]` (the item maybe `Annotated`), else None."""
+    if is_list(hint):
+        return image_kind(split_annotated(get_args(hint)[0])[0])
     return None
 
 

@@ -129,6 +129,9 @@ def _infer_task(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Ta
     item = hints.iterator_item(base)
     if item is not None:
         base, marker = hints.split_annotated(item[0])
+    if marker is None and hints.is_list(base):
+        # `list[Annotated[PIL.Image.Image, Parameter.Image()]]`: the marker is on the item.
+        marker = hints.split_annotated(typing.get_args(base)[0])[1]
     if isinstance(marker, Parameter.Embedding):
         return Task.EMBEDDINGS
     if isinstance(marker, Parameter.Audio):
@@ -353,6 +356,8 @@ def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> I
     if item is not None:
         base, item_marker = hints.split_annotated(item[0])
         marker = marker or item_marker
+    if marker is None and hints.is_list(base):
+        marker = hints.split_annotated(typing.get_args(base)[0])[1]
     single, many = hints.image_kind(base), hints.image_kind_of_list(base)
     if not isinstance(marker, Parameter.Image) or (single is None and many is None):
         raise SignatureError(qualname, f"{_IMAGE_RESULT}, not {hints.describe(returns)}")
