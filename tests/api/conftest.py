@@ -15,7 +15,7 @@ from live_server import LiveServer
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
 
-from . import audio_models, embedding_models, faulty_models
+from . import audio_models, embedding_models, faulty_models, image_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "secret"
@@ -25,7 +25,13 @@ SMALL_BODY_LIMIT = 64 * 1024
 @contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """A live server for `settings`, with its own registry: predictors and their state are not shared."""
-    targets = [str(EXAMPLES), faulty_models.__name__, audio_models.__name__, f"{embedding_models.__name__}:app"]
+    targets = [
+        str(EXAMPLES),
+        faulty_models.__name__,
+        audio_models.__name__,
+        image_models.__name__,
+        f"{embedding_models.__name__}:app",
+    ]
     with live_server.serve(Registry(load_targets(targets)), settings) as live:
         yield live
 

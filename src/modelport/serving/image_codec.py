@@ -52,10 +52,10 @@ def as_kind(image: Image.Image, kind: str) -> Image.Image | np.ndarray:
     return np.asarray(image, dtype=np.uint8) if kind == "array" else image
 
 
-def encode_image(image: Image.Image, output_format: str, compression: int | None, transparent: bool) -> bytes:
-    """`image` as png, jpeg or webp bytes. `compression` (0-100, jpeg and webp) is OpenAI's
-    `output_compression`: the quality kept, 100 (the default) the most."""
-    if output_format == "jpeg" or not transparent:
+def encode_image(image: Image.Image, output_format: str, compression: int | None, keep_alpha: bool) -> bytes:
+    """`image` as png, jpeg or webp bytes, laid on white unless `keep_alpha`. `compression` (0-100, jpeg and
+    webp) is OpenAI's `output_compression`: the quality kept, 100 (the default) the most."""
+    if output_format == "jpeg" or not keep_alpha:
         image = _flatten(image)
     buffer = io.BytesIO()
     quality = 100 if compression is None else compression

@@ -81,6 +81,12 @@ class ImageJob:
         return isinstance(self.request, ImageRequest) and self.request.background == "transparent"
 
     @property
+    def keeps_alpha(self) -> bool:
+        """Whether transparency the model makes is kept: not when the request wants it opaque, nor in jpeg."""
+        opaque = isinstance(self.request, ImageRequest) and self.request.background == "opaque"
+        return not opaque and self.output_format != "jpeg"
+
+    @property
     def streaming(self) -> bool:
         return isinstance(self.request, ImageRequest) and bool(self.request.stream)
 
@@ -285,7 +291,7 @@ def _check_sizes(predictor: Predictor, job: ImageJob, images: list[Image.Image])
 
 async def _encode(job: ImageJob, image: Image.Image) -> bytes:
     compression = job.request.output_compression if isinstance(job.request, ImageRequest) else None
-    return await anyio.to_thread.run_sync(encode_image, image, job.output_format, compression, job.transparent)
+    return await anyio.to_thread.run_sync(encode_image, image, job.output_format, compression, job.keeps_alpha)
 
 
 def _usage(predictor: Predictor, job: ImageJob) -> Usage:
@@ -297,6 +303,10 @@ def _usage(predictor: Predictor, job: ImageJob) -> Usage:
         output_tokens=0,
         total_tokens=tokens,
     )
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands()
 
 
 def _quality(job: ImageJob) -> str:
@@ -323,7 +333,7 @@ async def create_images(predictor: Predictor, job: ImageJob, publish: Publish) -
     return ImagesResponse(
         created=int(time.time()),
         data=data,
-        background="transparent" if job.transparent else "opaque",
+        background="transparent" if job.keeps_alpha and _has_alpha(result[0]) else "opaque",
         output_format=job.output_format,
         quality=None if quality == "auto" else quality,
         size=f"{result[0].width}x{result[0].height}",

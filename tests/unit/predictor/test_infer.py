@@ -516,7 +516,9 @@ def test_image_return_not_marked() -> None:
     def draw(prompt: str) -> np.ndarray:
         return EMPTY
 
-    rule_broken(draw, "an image function returns Annotated[PIL.Image.Image or np.ndarray, Parameter.Image()]", task="image")
+    rule_broken(
+        draw, "an image function returns Annotated[PIL.Image.Image or np.ndarray, Parameter.Image()]", task="image"
+    )
 
 
 # Rules for every task

@@ -57,7 +57,7 @@ def test_arrays_for_functions_typed_ndarray() -> None:
 
 @pytest.mark.parametrize("output_format", ["png", "jpeg", "webp"])
 def test_results_encode_to_each_format(output_format: str) -> None:
-    data = encode_image(Image.new("RGBA", (8, 8), (0, 0, 255, 0)), output_format, 50, transparent=True)
+    data = encode_image(Image.new("RGBA", (8, 8), (0, 0, 255, 0)), output_format, 50, keep_alpha=True)
     decoded = Image.open(io.BytesIO(data))
     assert decoded.format == output_format.upper()
     # jpeg cannot be transparent: the transparent pixels are laid on white.
@@ -66,7 +66,7 @@ def test_results_encode_to_each_format(output_format: str) -> None:
 
 
 def test_an_opaque_result_is_flattened_onto_white() -> None:
-    data = encode_image(Image.new("RGBA", (2, 2), (0, 0, 0, 0)), "png", None, transparent=False)
+    data = encode_image(Image.new("RGBA", (2, 2), (0, 0, 0, 0)), "png", None, keep_alpha=False)
     assert Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0)) == (255, 255, 255)
 
 

@@ -58,20 +58,21 @@ async def _answer(request: Request, registry: Registry, job: ImageJob) -> Respon
 
 async def _read_form(request: Request, model: type[FormModel]) -> tuple[FormModel, list[bytes], bytes | None]:
     """The multipart body: its fields checked against `model`, the `image` (or `image[]`) and `mask` files."""
-    form = await request.form()
     fields: dict[str, str] = {}
     images: list[bytes] = []
     mask: bytes | None = None
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if key in ("image", "image[]"):
-                images.append(await value.read())
-            elif key == "mask":
-                mask = await value.read()
+    # Leaving the block closes the uploads' temporary files.
+    async with request.form() as form:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key in ("image", "image[]"):
+                    images.append(await value.read())
+                elif key == "mask":
+                    mask = await value.read()
+                else:
+                    raise InvalidRequestError(f"Unexpected file field '{key}'.", param=key)
             else:
-                raise InvalidRequestError(f"Unexpected file field '{key}'.", param=key)
-        else:
-            fields[key] = value
+                fields[key] = value
     try:
         parsed = model.model_validate(fields)
     except ValidationError as exc:
