@@ -14,10 +14,9 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
+from . import image_models
 from .conftest import LiveServer
 from .helpers import assert_error, sse_payloads
-
-from . import image_models
 
 
 def decoded(b64: str | None) -> Image.Image:
