@@ -75,8 +75,6 @@ class DiffusersImages:
         import torch
         from diffusers import DiffusionPipeline
 
-        # Measured on a busy 2-core machine: torch's default threads ran 5x slower than one per core given.
-        torch.set_num_threads(self.threads)
         cuda = torch.cuda.is_available()
         pipeline = DiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
             str(self.folder), local_files_only=True, dtype=torch.float16 if cuda else torch.float32
@@ -161,9 +159,15 @@ class DiffusersImages:
         arguments["output_type"] = "pil"
         if partial_images <= 0:
             with self._lock:
-                yield list(pipeline(**arguments).images)
+                yield list(self._run(pipeline, arguments))
             return
         yield from self._run_with_previews(pipeline, arguments, partial_images)
+
+    def _run(self, pipeline: Any, arguments: dict[str, Any], **callbacks: Any) -> list[Image.Image]:
+        # torch's thread count belongs to the thread that sets it (OpenMP), so it is set in the thread that
+        # runs. Measured on a busy 2-core machine: torch's default threads ran 5x slower than one per core.
+        self._torch.set_num_threads(self.threads)
+        return list(pipeline(**arguments, **callbacks).images)
 
     def _run_with_previews(
         self, pipeline: Any, arguments: dict[str, Any], previews: int
@@ -186,10 +190,13 @@ class DiffusersImages:
         def run() -> None:
             try:
                 with self._lock:
-                    result = pipeline(
-                        **arguments, callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"]
+                    images = self._run(
+                        pipeline,
+                        arguments,
+                        callback_on_step_end=on_step,
+                        callback_on_step_end_tensor_inputs=["latents"],
                     )
-                found.put(("done", list(result.images)))
+                found.put(("done", images))
             except BaseException as exc:
                 found.put(("error", exc))
 
