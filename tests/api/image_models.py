@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Literal
 
 import numpy as np
@@ -112,3 +113,17 @@ def failing(prompt: str) -> Array:
     if prompt != "ok":
         raise RuntimeError("no pictures today")
     return np.zeros((8, 8, 3), np.uint8)
+
+
+# Set by a test once it has received the preview: the model finishes only then.
+PREVIEW_SEEN = threading.Event()
+
+
+@model("gated")
+def gated(prompt: str) -> Iterator[Array]:
+    """A preview, then the image only after PREVIEW_SEEN is set (a server that held previews back would hang)."""
+    yield np.zeros((8, 8, 3), np.uint8)
+    if not PREVIEW_SEEN.wait(timeout=10):
+        raise TimeoutError("the preview never reached the client")
+    PREVIEW_SEEN.clear()
+    yield np.full((8, 8, 3), 255, np.uint8)

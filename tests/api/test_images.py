@@ -379,3 +379,12 @@ def test_a_streamed_edit(client: OpenAI) -> None:
 def test_a_stream_that_fails_sends_an_error_event(http: httpx.Client) -> None:
     body = {"model": "failing-image", "prompt": "p", "stream": True}
     assert_error(http.post("/v1/images/generations", json=body), 500)
+
+
+def test_a_preview_is_sent_while_the_model_still_works(client: OpenAI) -> None:
+    types = []
+    for event in client.images.generate(model="gated", prompt="p", stream=True, partial_images=1):
+        types.append(event.type)
+        if event.type == "image_generation.partial_image":
+            image_models.PREVIEW_SEEN.set()
+    assert types == ["image_generation.partial_image", "image_generation.completed"]

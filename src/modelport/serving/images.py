@@ -6,7 +6,9 @@ streaming model yields previews before its result: `stream=true` sends them as p
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +54,9 @@ _SERVER_FIELDS = {
     "image",
     "mask",
 }
+# How soon after an item a stream must end for that item to be its last (see `_with_last`).
+LAST_ITEM_GRACE = 0.05
+_END = object()
 _QUALITIES = {"low", "medium", "high", "xhigh", "max", "auto"}
 _ENDPOINTS = {"generation": "/v1/images/generations", "edit": "/v1/images/edits", "variation": "/v1/images/variations"}
 
@@ -271,14 +276,41 @@ async def _steps(predictor: Predictor, job: ImageJob) -> AsyncIterator[_Step]:
         if not signature.streams:
             made += check_images(predictor.name, await predictor.call(**arguments), expected)
             continue
-        last: Any = None
-        async for value in predictor.stream(**arguments):
-            if last is not None:
-                yield _Step(check_images(predictor.name, last, None)[:1], final=False)
-            last = value
-        made += check_images(predictor.name, last if last is not None else [], expected)
+        last: Any = []
+        async for value, is_last in _with_last(predictor.stream(**arguments)):
+            if is_last:
+                last = value
+            else:
+                yield _Step(check_images(predictor.name, value, None)[:1], final=False)
+        made += check_images(predictor.name, last, expected)
     _check_sizes(predictor, job, made)
     yield _Step(made[: job.count], final=True)
+
+
+async def _with_last(stream: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, bool]]:
+    """Each item of `stream` with whether it is the last, told as soon as can be: a preview goes out while
+    the model works on the next item, not when that item arrives.
+
+    An item is the last when the stream ends within `LAST_ITEM_GRACE` seconds of it (a model's generator
+    returns straight after yielding its result). One that ends later sends its result as a preview too.
+    """
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        upcoming = asyncio.ensure_future(anext(stream, _END))
+        try:
+            item = await upcoming
+            while item is not _END:
+                upcoming = asyncio.ensure_future(anext(stream, _END))
+                done, _ = await asyncio.wait({upcoming}, timeout=LAST_ITEM_GRACE)
+                if done and upcoming.result() is _END:
+                    yield item, True
+                    return
+                yield item, False
+                item = await upcoming
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upcoming
 
 
 def _check_sizes(predictor: Predictor, job: ImageJob, images: list[Image.Image]) -> None:
