@@ -127,3 +127,10 @@ def gated(prompt: str) -> Iterator[Array]:
         raise TimeoutError("the preview never reached the client")
     PREVIEW_SEEN.clear()
     yield np.full((8, 8, 3), 255, np.uint8)
+
+
+@model("fails-later")
+async def fails_later(prompt: str) -> AsyncIterator[Array]:
+    """A preview, then an error instead of the image."""
+    yield np.zeros((8, 8, 3), np.uint8)
+    raise RuntimeError("ran out of paint")

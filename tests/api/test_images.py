@@ -388,3 +388,13 @@ def test_a_preview_is_sent_while_the_model_still_works(client: OpenAI) -> None:
         if event.type == "image_generation.partial_image":
             image_models.PREVIEW_SEEN.set()
     assert types == ["image_generation.partial_image", "image_generation.completed"]
+
+
+def test_a_failure_after_a_preview_ends_the_stream_with_an_error_event(http: httpx.Client) -> None:
+    body = {"model": "fails-later", "prompt": "p", "stream": True, "partial_images": 1}
+    response = http.post("/v1/images/generations", json=body)
+    assert response.status_code == 200
+    events = [json.loads(payload) for payload in sse_payloads(response.text)]
+    assert events[0]["type"] == "image_generation.partial_image"
+    assert events[1]["error"]["message"] == "The model `fails-later` failed: RuntimeError: ran out of paint"
+    assert len(events) == 2

@@ -301,7 +301,8 @@ async def _with_last(stream: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, boo
             while item is not _END:
                 upcoming = asyncio.ensure_future(anext(stream, _END))
                 done, _ = await asyncio.wait({upcoming}, timeout=LAST_ITEM_GRACE)
-                if done and upcoming.result() is _END:
+                # A stream that fails next still sends this item, as the preview it was.
+                if done and upcoming.exception() is None and upcoming.result() is _END:
                     yield item, True
                     return
                 yield item, False

@@ -40,3 +40,17 @@ def test_an_unknown_group_is_refused() -> None:
 
 def test_no_image_model_by_default(tmp_path: Path) -> None:
     assert builtin_specs(Settings(builtins=["images"], cache_dir=tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("sd-turbo=/models/sd-turbo", ("sd-turbo", Path("/models/sd-turbo"))),
+        ("/models/sd-turbo", (None, Path("/models/sd-turbo"))),
+        ("/models/a=b", (None, Path("/models/a=b"))),
+    ],
+)
+def test_image_model_entries(entry: str, parsed: tuple[str | None, Path]) -> None:
+    from modelport.builtin.diffusion import parse_image_model
+
+    assert parse_image_model(entry) == parsed
