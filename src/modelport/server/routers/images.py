@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -87,14 +87,33 @@ async def generations(
     return await _answer(request, registry, ImageJob("generation", body))
 
 
-@router.post("/v1/images/edits", response_model=None)
+def _multipart(form: type[ImageOptions], files: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart endpoint whose form is read by hand: its files and fields."""
+    schema = form.model_json_schema()
+    schema["properties"] = {**files, **schema["properties"]}
+    schema["required"] = [*required, *schema.get("required", [])]
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_FILE = {"type": "string", "format": "binary"}
+_EDIT_FILES = {
+    "image": {"description": "PNG, JPEG or WebP; several as `image[]`", **_FILE},
+    "mask": {"description": "edit where fully transparent; the image's size", **_FILE},
+}
+
+
+@router.post("/v1/images/edits", response_model=None, openapi_extra=_multipart(ImageEditForm, _EDIT_FILES, ["image"]))
 async def edits(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> Response:
     """Multipart: `image` (or several `image[]`), an optional `mask`, and the fields of ImageEditForm."""
     form, images, mask = await _read_form(request, ImageEditForm)
     return await _answer(request, registry, ImageJob("edit", form, images, mask))
 
 
-@router.post("/v1/images/variations", response_model=None)
+@router.post(
+    "/v1/images/variations",
+    response_model=None,
+    openapi_extra=_multipart(ImageVariationForm, {"image": _FILE}, ["image"]),
+)
 async def variations(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> Response:
     """Multipart: one `image` and the fields of ImageVariationForm."""
     form, images, _ = await _read_form(request, ImageVariationForm)
