@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,8 @@ def test_a_generation_at_the_pipelines_own_size(client: OpenAI) -> None:
     assert response.usage is not None
     # The pipeline's own tokenizer counts: one token per character here, plus start and end.
     assert response.usage.input_tokens == len("a red fox") - 2 + 2
+    # Loading kept huggingface_hub off the network.
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 def test_n_images_in_every_format_and_as_urls(client: OpenAI) -> None:

@@ -45,6 +45,12 @@ class _Stopped(Exception):
     """Raised in the step callback to abandon a run whose client went away."""
 
 
+def _offline() -> None:
+    """Keep huggingface_hub off the network; it reads these when it is first imported."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
 def default_threads() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -70,8 +76,7 @@ class DiffusersImages:
         self._torch: Any = None
 
     def load(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        _offline()
         import torch
         from diffusers import DiffusionPipeline
 
@@ -285,6 +290,7 @@ def image_model_spec(folder: Path, name: str | None = None, *, threads: int | No
     """The spec of the diffusers pipeline saved in `folder`, served as `name` (default: the folder's name)."""
     if not (folder / "model_index.json").is_file():
         raise FileNotFoundError(f"{folder} is not a diffusers pipeline folder (it has no model_index.json)")
+    _offline()
     try:
         import diffusers  # noqa: F401
         import torch  # noqa: F401
