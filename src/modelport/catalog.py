@@ -49,6 +49,13 @@ def build_registry(settings: Settings) -> Registry:
     )
     for spec in load_targets(settings.targets) if settings.targets else ():
         registry.add(spec, _policy(settings))
+    if settings.targets and settings.image_models:
+        # Asked for by path, the image models are served beside the targets (without targets, the built-ins
+        # include them).
+        from modelport.builtin.diffusion import models as image_models
+
+        for spec in image_models(settings):
+            registry.add(spec, _policy(settings))
     declared = declared_models(settings)
     if not settings.targets and (settings.builtins or not declared):
         from modelport.builtin import builtin_specs

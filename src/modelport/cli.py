@@ -11,7 +11,7 @@ from modelport import __version__
 from modelport.catalog import build_registry
 from modelport.config import Settings, load_settings
 from modelport.errors import SignatureError
-from modelport.predictor import ModelSpec, SpeechSignature, TranscriptionSignature
+from modelport.predictor import ImageSignature, ModelSpec, SpeechSignature, TranscriptionSignature
 from modelport.runtime import Registry
 
 
@@ -58,11 +58,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"{fields['builtins'].description} Repeatable.",
     )
+    serve.add_argument(
+        "--image-model",
+        dest="image_models",
+        action="append",
+        metavar="[NAME=]PATH",
+        help=f"{fields['image_models'].description} Repeatable.",
+    )
     _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
     listing = commands.add_parser("models", help="check and list the models a target holds, without serving")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
+    listing.add_argument(
+        "--image-model", dest="image_models", action="append", metavar="[NAME=]PATH", help="as for serve"
+    )
     listing.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
     listing.add_argument("--models-file", metavar="FILE", help=fields["models_file"].description)
     return parser
@@ -71,7 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys", "builtins", "models") or get_origin(field.annotation) in (dict, list):
+        if name in ("targets", "api_keys", "builtins", "models", "image_models") or get_origin(field.annotation) in (
+            dict,
+            list,
+        ):
             continue
         default = field.get_default(call_default_factory=True)
         shown = f" (default {default})" if default is not None else ""
@@ -86,12 +99,19 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option, dest=name, type=converter, help=f"{field.description}{shown}")
 
 
+def _image_routes(signature: ImageSignature) -> list[tuple[str, bool]]:
+    return [("generations", signature.generates), ("edits", signature.edits), ("variations", signature.varies)]
+
+
 def _describe(spec: ModelSpec) -> str:
     detail = ""
     if isinstance(spec.signature, SpeechSignature):
         detail = f" voices={','.join(spec.signature.voices)} sample_rate={spec.signature.sample_rate}"
     elif isinstance(spec.signature, TranscriptionSignature):
         detail = f" sample_rate={spec.signature.sample_rate}"
+    elif isinstance(spec.signature, ImageSignature):
+        served = [name for name, yes in _image_routes(spec.signature) if yes]
+        detail = f" serves={','.join(served)}"
     aliases = f" aliases={','.join(spec.aliases)}" if spec.aliases else ""
     return f"{spec.name}\t{spec.task.value}\t{spec.qualname}{aliases}{detail}"
 

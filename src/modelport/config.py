@@ -223,7 +223,20 @@ class Settings(BaseSettings):
     chat_audio_ids: int = Field(default=4096, ge=1)
     """Spoken chat answers whose `audio.id` is remembered (with its transcript) at once; the oldest go first."""
 
-    @field_validator("targets", "api_keys", "builtins", "model_dirs", "admin_keys", "cors_origins", mode="before")
+    image_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Diffusers pipelines to serve, each a folder saved with `save_pretrained`, as `path` or `NAME=path`
+    (the name defaults to the folder's name); comma-separated in the environment. There is no default
+    image model."""
+
+    image_threads: int | None = Field(default=None, ge=1)
+    """CPU threads torch uses for the image models (default: the cores this process may run on)."""
+
+    image_url_ttl: float = Field(default=3600.0, gt=0)
+    """Seconds an image made for `response_format=url` stays on the server; then it is deleted."""
+
+    @field_validator(
+        "targets", "api_keys", "builtins", "model_dirs", "admin_keys", "cors_origins", "image_models", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -73,7 +73,24 @@ class Parameter:
 
     @dataclass(frozen=True)
     class Image(_Annotation):
-        """Marks an image function's return value: an (H, W, 3) uint8 array, a PIL image, or a list."""
+        """Marks an image function's return value: a PIL image or a uint8 array (H, W, 3) or (H, W, 4);
+        a list of them; or an iterator of either, whose last item is the result and the others previews."""
+
+    @dataclass(frozen=True)
+    class ImageSize(_Annotation):
+        """An image function's `size: str`, "WIDTHxHEIGHT" with each side between `min` and `max` pixels
+        and a multiple of `multiple_of`; "auto" or no size keeps the parameter's default."""
+
+        min: int = 64
+        max: int = 1024
+        multiple_of: int = 8
+
+        def __post_init__(self) -> None:
+            if not 1 <= self.min <= self.max or self.multiple_of < 1:
+                raise ValueError(
+                    f"ImageSize needs 1 <= min <= max and multiple_of >= 1, got min={self.min}, max={self.max}, "
+                    f"multiple_of={self.multiple_of}"
+                )
 
 
 ANNOTATION_TYPES: tuple[type[_Annotation], ...] = (
@@ -84,4 +101,5 @@ ANNOTATION_TYPES: tuple[type[_Annotation], ...] = (
     Parameter.AudioVoice,
     Parameter.AudioSpeed,
     Parameter.Image,
+    Parameter.ImageSize,
 )

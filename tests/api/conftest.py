@@ -15,7 +15,7 @@ from live_server import LiveServer
 from modelport.config import Settings
 from modelport.runtime import Registry, load_targets
 
-from . import audio_models, embedding_models, faulty_models, tool_models
+from . import audio_models, embedding_models, faulty_models, image_models, tool_models
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 API_KEY = "secret"
@@ -30,6 +30,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
         faulty_models.__name__,
         audio_models.__name__,
         tool_models.__name__,
+        image_models.__name__,
         f"{embedding_models.__name__}:app",
     ]
     with live_server.serve(Registry(load_targets(targets)), settings) as live:

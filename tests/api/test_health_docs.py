@@ -47,9 +47,14 @@ def test_openapi(http: httpx.Client) -> None:
         "/v1/embeddings",
         "/v1/audio/speech",
         "/v1/audio/transcriptions",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/v1/images/variations",
         "/health",
     ):
         assert path in schema["paths"], sorted(schema["paths"])
+    edit_form = schema["paths"]["/v1/images/edits"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert {"image", "mask", "prompt", "n"} <= set(edit_form["schema"]["properties"])
 
 
 def test_docs_open_on_keyed_server(locked_server: LiveServer) -> None:

@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from PIL import Image
 
 from .conftest import API_KEY, LiveServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def client_blocks() -> list[str]:
-    section = README.read_text().split("## The client SDK", 1)[1].split("\n## ", 1)[0]
+def python_blocks(heading: str) -> list[str]:
+    section = README.read_text().split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def client_blocks() -> list[str]:
+    return python_blocks("The client SDK")
+
+
+def test_the_image_example(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (block,) = [block for block in python_blocks("The examples") if "client.images" in block]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(block.replace("http://127.0.0.1:8000/v1", server.v1), namespace)
+    with Image.open(tmp_path / "sea.png") as sea:
+        assert (sea.format, sea.size) == ("PNG", (256, 256))
+    url = namespace["edited"].data[0].url
+    assert url.startswith(f"{server.v1}/images/files/")
+    assert httpx.get(url).headers["content-type"] == "image/png"
+    assert capsys.readouterr().out.split() == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
 
 
 def test_the_local_example(

@@ -47,6 +47,7 @@ def test_models_lists_the_examples(environment: dict[str, str]) -> None:
         "hash-embed": "embeddings",
         "audio-length": "transcription",
         "tones": "speech",
+        "patterns": "image",
     }
     details = {row[0]: row[2] for row in rows}
     assert "aliases=echo-1" in details["echo"]
@@ -150,5 +151,5 @@ def test_serve_answers_the_openai_client(server: str) -> None:
         assert health["models"]["tones"] == {"task": "speech", "loaded": True}
         client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused", http_client=http_client, max_retries=0)
         ids = {model.id for model in client.models.list()}
-        assert ids == {"echo", "echo-1", "shout", "hash-embed", "audio-length", "tones"}
+        assert ids == {"echo", "echo-1", "shout", "hash-embed", "audio-length", "tones", "patterns"}
         assert client.models.retrieve("echo-1").owned_by == "modelport"

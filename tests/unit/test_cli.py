@@ -22,8 +22,8 @@ def test_nothing_to_serve_without_targets_or_built_ins(
 def test_a_missing_config_file_and_an_unknown_built_in_are_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["models", "--config", "/nonexistent.toml"]) == 2
     assert "config file not found" in capsys.readouterr().err
-    assert cli.main(["serve", "--builtin", "images"]) == 2
-    assert "unknown built-in images" in capsys.readouterr().err
+    assert cli.main(["serve", "--builtin", "video"]) == 2
+    assert "unknown built-in video" in capsys.readouterr().err
 
 
 def test_switches_are_derived_from_boolean_settings(

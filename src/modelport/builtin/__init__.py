@@ -25,6 +25,8 @@ BUILTIN_MODULES: dict[str, str] = {
     "modelport.builtin.onnx_embeddings": "embeddings",
     "modelport.builtin.use_embeddings": "embeddings-use",
     "modelport.builtin.e5_embeddings": "embeddings-e5",
+    # Serves only the pipelines given with --image-model: no package ships text-to-image weights.
+    "modelport.builtin.diffusion": "images",
 }
 
 

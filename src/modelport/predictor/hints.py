@@ -78,6 +78,29 @@ def is_float(hint: Any) -> bool:
     return hint is float or (get_origin(hint) in (Union, types.UnionType) and set(get_args(hint)) <= {int, float})
 
 
+def image_kind(hint: Any) -> str | None:
+    """ "pil" for `PIL.Image.Image`, "array" for an ndarray; None for anything else (PIL is not imported)."""
+    if is_ndarray(hint):
+        return "array"
+    if isinstance(hint, type) and any(
+        klass.__module__ == "PIL.Image" and klass.__name__ == "Image" for klass in hint.__mro__
+    ):
+        return "pil"
+    return None
+
+
+def is_list(hint: Any) -> bool:
+    """`list[T]` or `Sequence[T]` for one T."""
+    return get_origin(hint) in (list, cabc.Sequence) and len(get_args(hint)) == 1
+
+
+def image_kind_of_list(hint: Any) -> str | None:
+    """The image kind of `list[image]` or `Sequence[image]` (the item maybe `Annotated`), else None."""
+    if is_list(hint):
+        return image_kind(split_annotated(get_args(hint)[0])[0])
+    return None
+
+
 def describe(hint: Any) -> str:
     """A readable name for a type in error messages."""
     if isinstance(hint, type) and get_origin(hint) is None:

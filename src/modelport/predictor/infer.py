@@ -18,6 +18,7 @@ from modelport.predictor import hints
 from modelport.predictor.spec import (
     ChatSignature,
     EmbeddingSignature,
+    ImageInput,
     ImageSignature,
     ModelSpec,
     ParamSpec,
@@ -50,7 +51,8 @@ def build_spec(
     chosen = _infer_task(params, returns, qualname) if task is None else _parse_task(task, qualname)
     signature = _CHECKS[chosen](params, returns, qualname)
     is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
-    if chosen is Task.CHAT or (isinstance(signature, SpeechSignature | TranscriptionSignature) and signature.streams):
+    streaming = SpeechSignature | TranscriptionSignature | ImageSignature
+    if chosen is Task.CHAT or (isinstance(signature, streaming) and signature.streams):
         _check_chat_sync_async(function, returns, qualname)
     if is_class:
         _check_init(target, qualname)
@@ -127,6 +129,9 @@ def _infer_task(params: dict[str, ParamSpec], returns: Any, qualname: str) -> Ta
     item = hints.iterator_item(base)
     if item is not None:
         base, marker = hints.split_annotated(item[0])
+    if marker is None and hints.is_list(base):
+        # `list[Annotated[PIL.Image.Image, Parameter.Image()]]`: the marker is on the item.
+        marker = hints.split_annotated(typing.get_args(base)[0])[1]
     if isinstance(marker, Parameter.Embedding):
         return Task.EMBEDDINGS
     if isinstance(marker, Parameter.Audio):
@@ -322,17 +327,117 @@ def _check_transcription(params: dict[str, ParamSpec], returns: Any, qualname: s
     return TranscriptionSignature(audio=audio.name, sample_rate=marker.sample_rate, streams=streams)
 
 
+_IMAGE_RESULT = (
+    "an image function returns Annotated[PIL.Image.Image or np.ndarray, Parameter.Image()], a list of those, "
+    "or an iterator of either (previews, then the result)"
+)
+
+
 def _check_image(params: dict[str, ParamSpec], returns: Any, qualname: str) -> ImageSignature:
-    prompts = [p for p in params.values() if p.required]
-    if len(prompts) != 1 or prompts[0].annotation is not str:
+    prompt = _image_prompt(params, qualname)
+    image = _image_input(params.get("image"), qualname)
+    mask = _image_input(params.get("mask"), qualname)
+    if mask is not None:
+        if image is None:
+            raise SignatureError(qualname, "a mask needs an `image` parameter to apply to", "mask")
+        if mask.required or mask.many:
+            raise SignatureError(qualname, "the mask is one optional image: give it the default None", "mask")
+    if prompt is None and image is None:
+        raise SignatureError(qualname, "an image function takes a `prompt: str`, an `image` to edit or vary, or both")
+    taken = {prompt, "image", "mask"}
+    for p in params.values():
+        if p.required and p.name not in taken:
+            raise SignatureError(
+                qualname, "an image function's other parameters need defaults; give this one a default", p.name
+            )
+    size_param, sizes, size_range = _image_size(params, qualname)
+    n = params.get("n")
+    if n is not None and n.annotation is not int:
+        raise SignatureError(qualname, "an image function's `n` must be typed int", "n")
+    base, marker = hints.split_annotated(returns)
+    item = hints.iterator_item(base)
+    if item is not None:
+        base, item_marker = hints.split_annotated(item[0])
+        marker = marker or item_marker
+    if marker is None and hints.is_list(base):
+        marker = hints.split_annotated(typing.get_args(base)[0])[1]
+    single, many = hints.image_kind(base), hints.image_kind_of_list(base)
+    if not isinstance(marker, Parameter.Image) or (single is None and many is None):
+        raise SignatureError(qualname, f"{_IMAGE_RESULT}, not {hints.describe(returns)}")
+    return ImageSignature(
+        prompt=prompt,
+        image=image,
+        mask=mask,
+        size_param=size_param,
+        sizes=sizes,
+        size_range=size_range,
+        n_param=n.name if n is not None else None,
+        returns_list=many is not None,
+        streams=item is not None,
+    )
+
+
+def _image_prompt(params: dict[str, ParamSpec], qualname: str) -> str | None:
+    prompt = params.get("prompt")
+    if prompt is None:
+        # The rule before edits and variations: the one required str parameter is the prompt.
+        others = [p for p in params.values() if p.required and p.name not in ("image", "mask")]
+        if len(others) == 1 and others[0].annotation is str:
+            return others[0].name
+        return None
+    if prompt.annotation is not str or not prompt.required:
+        raise SignatureError(qualname, "an image function's prompt is a required str", "prompt")
+    return prompt.name
+
+
+def _image_input(param: ParamSpec | None, qualname: str) -> ImageInput | None:
+    if param is None:
+        return None
+    annotation, optional = hints.strip_optional(param.annotation)
+    kind, many = hints.image_kind(annotation), False
+    if kind is None:
+        kind, many = hints.image_kind_of_list(annotation), True
+    if kind is None:
         raise SignatureError(
             qualname,
-            "an image function takes exactly one required str parameter, the prompt; others need defaults",
+            "an image parameter is typed PIL.Image.Image or np.ndarray (uint8, (H, W, 3) or (H, W, 4)), or a list "
+            f"of them, optionally `| None`; not {hints.describe(param.annotation)}",
+            param.name,
         )
-    _, marker = hints.split_annotated(returns)
-    if not isinstance(marker, Parameter.Image):
-        raise SignatureError(qualname, "an image function's return value must be annotated Parameter.Image()")
-    return ImageSignature(prompt=prompts[0].name)
+    if not param.required and param.default is not None:
+        raise SignatureError(qualname, "an optional image parameter's default is None", param.name)
+    if optional and param.required:
+        raise SignatureError(qualname, "an image parameter typed `| None` needs the default None", param.name)
+    return ImageInput(param.name, kind, many=many, required=param.required)
+
+
+def _image_size(
+    params: dict[str, ParamSpec], qualname: str
+) -> tuple[str | None, tuple[str, ...] | None, Parameter.ImageSize | None]:
+    marked = _find_marked(params, Parameter.ImageSize, qualname, "Parameter.ImageSize")
+    size = marked or params.get("size")
+    if size is None:
+        return None, None, None
+    if size.required:
+        raise SignatureError(qualname, "an image function's size needs a default", size.name)
+    if isinstance(size.marker, Parameter.ImageSize):
+        if hints.strip_optional(size.annotation)[0] is not str:
+            raise SignatureError(qualname, "a Parameter.ImageSize parameter is typed str", size.name)
+        return size.name, None, size.marker
+    sizes = hints.literal_strings(hints.strip_optional(size.annotation)[0])
+    if sizes is None or not all(_is_size(s) for s in sizes):
+        raise SignatureError(
+            qualname,
+            'an image function\'s size is typed Literal["WIDTHxHEIGHT", ...] or '
+            "Annotated[str, Parameter.ImageSize(min, max)]",
+            size.name,
+        )
+    return size.name, sizes, None
+
+
+def _is_size(text: str) -> bool:
+    width, _, height = text.partition("x")
+    return width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0
 
 
 def _check_init(cls: type, qualname: str) -> None:

@@ -72,8 +72,49 @@ class TranscriptionSignature:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """An image parameter (`image` or `mask`): the server decodes uploads to what it is typed as."""
+
+    name: str
+    # "pil" for PIL.Image.Image, "array" for a uint8 np.ndarray (H, W, 3) or (H, W, 4).
+    kind: str
+    # Typed list[...]: it takes every uploaded image, not only one.
+    many: bool = False
+    required: bool = True
+
+
+@dataclass(frozen=True)
 class ImageSignature:
-    prompt: str
+    """What an image function takes: a prompt (generations and edits) and/or an image (edits, variations)."""
+
+    prompt: str | None = None
+    image: ImageInput | None = None
+    mask: ImageInput | None = None
+    size_param: str | None = None
+    # The sizes a `Literal[...]`-typed size allows, or the range of a `Parameter.ImageSize` one.
+    sizes: tuple[str, ...] | None = None
+    size_range: Parameter.ImageSize | None = None
+    # The function takes `n` and makes that many images per call (otherwise it is called n times).
+    n_param: str | None = None
+    # The function returns a list of images rather than one.
+    returns_list: bool = False
+    # The function yields images as it works: every item but the last is a preview, the last the result.
+    streams: bool = False
+
+    @property
+    def generates(self) -> bool:
+        """Serves /v1/images/generations: a prompt, and no image it cannot do without."""
+        return self.prompt is not None and (self.image is None or not self.image.required)
+
+    @property
+    def edits(self) -> bool:
+        """Serves /v1/images/edits: a prompt and an image."""
+        return self.prompt is not None and self.image is not None
+
+    @property
+    def varies(self) -> bool:
+        """Serves /v1/images/variations: an image (a prompt, if taken, is left empty)."""
+        return self.image is not None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from modelport.server.routers import (
     docs,
     embeddings,
     health,
+    images,
     messages,
     metrics,
     models,
@@ -32,6 +33,7 @@ from modelport.server.routers import (
 )
 from modelport.server.shutdown import Drain
 from modelport.serving.embeddings import EmbeddingBatchers
+from modelport.serving.image_files import ImageFiles
 from modelport.serving.response_store import ResponseStore
 from modelport.serving.voice import VoiceChat
 
@@ -43,6 +45,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     response_store = ResponseStore(settings.state_dir)
     drain = Drain(settings.shutdown_grace)
     collected = Metrics(registry)
+    image_files = ImageFiles(settings.image_url_ttl)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +58,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
             await batchers.aclose()
             response_store.close()
             await registry.stop()
+            image_files.close()
 
     app = FastAPI(
         title="modelport",
@@ -72,13 +76,15 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.metrics = collected
     app.state.drain = drain
     app.state.voice = VoiceChat(registry, settings)
+    app.state.image_files = image_files
     app.state.started = int(time.time())
     install_error_handlers(app)
     authenticated = [Depends(check_api_key)]
-    routers = (models, chat, completions, embeddings, audio, responses, messages)
+    routers = (models, chat, completions, embeddings, audio, images, responses, messages)
     for router in (module.router for module in routers):
         app.include_router(router, dependencies=authenticated)
     app.include_router(health.router)
+    app.include_router(images.files_router)
     app.include_router(metrics.router)
     app.include_router(docs.router)
     if settings.playground:

@@ -44,6 +44,8 @@ class StreamFormat:
 
 
 OPENAI = StreamFormat()
+# OpenAI's streams that end with their own last event (images, speech, transcriptions): nothing after it.
+SELF_ENDING = StreamFormat(ending=None)
 
 
 def encode_event(event: BaseModel, stream_format: StreamFormat = OPENAI) -> str:

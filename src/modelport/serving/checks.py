@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage
 
 from modelport.errors import PredictorError
 from modelport.transcript import Transcript
@@ -84,3 +85,35 @@ def check_transcript_update(model: str, value: Any) -> Transcript:
 
 def no_transcript(model: str) -> PredictorError:
     return _broken(model, "a streaming transcription function yielded no transcript")
+
+
+def check_image(model: str, value: Any) -> PILImage.Image:
+    """A PIL image, or a uint8 array (H, W, 3) or (H, W, 4) made into one; not empty."""
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] not in (3, 4):
+            raise _broken(
+                model, f"an image function returns uint8 arrays of shape (H, W, 3) or (H, W, 4), not {_describe(value)}"
+            )
+        value = PILImage.fromarray(np.ascontiguousarray(value), "RGB" if value.shape[2] == 3 else "RGBA")
+    elif not isinstance(value, PILImage.Image):
+        raise _broken(model, f"an image function returns PIL images or uint8 arrays, not {_describe(value)}")
+    image: PILImage.Image = value
+    if image.width == 0 or image.height == 0:
+        raise _broken(model, "it returned an empty image")
+    return image
+
+
+def check_images(model: str, value: Any, count: int | None) -> list[PILImage.Image]:
+    """A list of images (one image counts as a list of one), `count` of them when a count is expected."""
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if count is not None and len(items) != count:
+        raise _broken(model, f"it returned {len(items)} images when {count} were asked for")
+    if not items:
+        raise _broken(model, "it returned no image")
+    return [check_image(model, item) for item in items]
+
+
+def check_image_size(model: str, image: PILImage.Image, size: str) -> None:
+    """The image is `size` ("WIDTHxHEIGHT"), as the request asked."""
+    if f"{image.width}x{image.height}" != size:
+        raise _broken(model, f"it returned a {image.width}x{image.height} image when {size} was asked for")

@@ -33,6 +33,24 @@ def test_all_by_default(tmp_path: Path) -> None:
 def test_an_unknown_group_is_refused() -> None:
     with pytest.raises(
         TargetError,
-        match="unknown built-in images; choose from chat, embeddings, embeddings-e5, embeddings-use, piper, speech",
+        match="unknown built-in video; choose from chat, embeddings, embeddings-e5, embeddings-use, images, piper",
     ):
-        builtin_specs(Settings(builtins=["images"]))
+        builtin_specs(Settings(builtins=["video"]))
+
+
+def test_no_image_model_by_default(tmp_path: Path) -> None:
+    assert builtin_specs(Settings(builtins=["images"], cache_dir=tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "parsed"),
+    [
+        ("sd-turbo=/models/sd-turbo", ("sd-turbo", Path("/models/sd-turbo"))),
+        ("/models/sd-turbo", (None, Path("/models/sd-turbo"))),
+        ("/models/a=b", (None, Path("/models/a=b"))),
+    ],
+)
+def test_image_model_entries(entry: str, parsed: tuple[str | None, Path]) -> None:
+    from modelport.builtin.diffusion import parse_image_model
+
+    assert parse_image_model(entry) == parsed

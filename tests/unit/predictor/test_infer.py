@@ -166,12 +166,12 @@ def test_transcription_accepts_a_parametrised_ndarray() -> None:
 
 
 def test_image() -> None:
-    def draw(prompt: str, size: str = "64x64", n: int = 1, seed: int | None = None) -> Image:
+    def draw(prompt: str, size: Literal["64x64"] = "64x64", n: int = 1, seed: int | None = None) -> Image:
         return np.zeros((64, 64, 3), dtype=np.uint8)
 
     spec = build_spec(draw)
     assert spec.task is Task.IMAGE
-    assert spec.signature == ImageSignature(prompt="prompt")
+    assert spec.signature == ImageSignature(prompt="prompt", size_param="size", sizes=("64x64",), n_param="n")
 
 
 def test_params_are_recorded_with_annotations_defaults_and_markers() -> None:
@@ -495,28 +495,30 @@ def test_image_prompt_not_str(annotation: Any) -> None:
         return EMPTY
 
     draw.__annotations__["prompt"] = annotation
-    rule_broken(draw, "an image function takes exactly one required str parameter, the prompt")
+    rule_broken(draw, "an image function's prompt is a required str", "prompt")
 
 
 def test_image_prompt_and_another_required_param() -> None:
     def draw(prompt: str, size: str) -> Image:
         return EMPTY
 
-    rule_broken(draw, "an image function takes exactly one required str parameter, the prompt")
+    rule_broken(draw, "an image function's other parameters need defaults", "size")
 
 
 def test_image_without_prompt() -> None:
     def draw(prompt: str = "a cat") -> Image:
         return EMPTY
 
-    rule_broken(draw, "an image function takes exactly one required str parameter, the prompt")
+    rule_broken(draw, "an image function's prompt is a required str", "prompt")
 
 
 def test_image_return_not_marked() -> None:
     def draw(prompt: str) -> np.ndarray:
         return EMPTY
 
-    rule_broken(draw, "an image function's return value must be annotated Parameter.Image()", task="image")
+    rule_broken(
+        draw, "an image function returns Annotated[PIL.Image.Image or np.ndarray, Parameter.Image()]", task="image"
+    )
 
 
 # Rules for every task

@@ -16,7 +16,7 @@ from modelport.runtime import TargetError, load_targets, specs_from
 from modelport.runtime.targets import load_target
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-EXAMPLE_MODELS = {"echo", "shout", "hash-embed", "audio-length", "tones"}
+EXAMPLE_MODELS = {"echo", "shout", "hash-embed", "audio-length", "tones", "patterns"}
 
 HEADER = """\
 from collections.abc import Iterator

@@ -1,0 +1,176 @@
+"""Image benchmarks: a diffusers pipeline through modelport against the same pipeline in-process.
+
+1. Seconds per image: `POST /v1/images/generations` (b64 PNG) against `pipeline(...)` called in this
+   process and its image saved as a PNG in memory: the same folder, size, steps, seed and thread count,
+   runs interleaved; prints the median of each and of the paired ratios (goal: server overhead under 5%).
+2. Streaming: time to the first `image_generation.partial_image` event against the time to the
+   `image_generation.completed` event of the same stream (goal: under a third).
+
+    .venv/bin/python bench/images.py [--pipeline PATH] [--runs 5] [--size 256x256] [--steps 4]
+
+Without --pipeline it builds the tests' tiny random-weight Stable Diffusion pipeline (tests/builtin/
+tiny_pipeline.py) in a temporary folder. It starts `modelport serve --image-model` on a free port on
+127.0.0.1 and stops it at the end. Both sides run torch on --threads threads (default 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+PROMPT = "a lighthouse on a cliff at dawn"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(pipeline: Path, threads: int) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--builtin", "images", "--image-model", f"bench={pipeline}", "--image-threads", str(threads)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def in_process(pipeline_dir: Path, threads: int) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from diffusers import DiffusionPipeline
+
+    torch.set_num_threads(threads)
+    pipeline = DiffusionPipeline.from_pretrained(str(pipeline_dir), local_files_only=True)  # type: ignore[no-untyped-call]
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def run_in_process(pipeline: Any, width: int, height: int, steps: int, seed: int) -> float:
+    import torch
+
+    start = time.perf_counter()
+    generator = torch.Generator("cpu").manual_seed(seed)
+    image = pipeline(PROMPT, width=width, height=height, num_inference_steps=steps, generator=generator).images[0]
+    # The server answers with a PNG: so does this side, for the same work.
+    image.save(io.BytesIO(), "PNG")
+    return time.perf_counter() - start
+
+
+def run_server(client: httpx.Client, size: str, steps: int, seed: int) -> float:
+    body = {"model": "bench", "prompt": PROMPT, "size": size, "steps": steps, "seed": seed}
+    start = time.perf_counter()
+    response = client.post("/v1/images/generations", json=body)
+    response.raise_for_status()
+    return time.perf_counter() - start
+
+
+def run_stream(client: httpx.Client, size: str, steps: int, seed: int) -> tuple[float, float]:
+    """(seconds to the first partial image, seconds to the completed image) of one stream."""
+    body = {
+        "model": "bench",
+        "prompt": PROMPT,
+        "size": size,
+        "steps": steps,
+        "seed": seed,
+        "stream": True,
+        "partial_images": 1,
+    }
+    start = time.perf_counter()
+    first = whole = 0.0
+    with client.stream("POST", "/v1/images/generations", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            kind = json.loads(line.removeprefix("data: "))["type"]
+            if kind.endswith("partial_image") and not first:
+                first = time.perf_counter() - start
+            if kind.endswith("completed"):
+                whole = time.perf_counter() - start
+    return first, whole
+
+
+def tiny_pipeline() -> Any:
+    """The tests' module that builds the tiny pipeline."""
+    spec = importlib.util.spec_from_file_location("tiny_pipeline", TESTS / "builtin" / "tiny_pipeline.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", type=Path, help="a diffusers pipeline folder (default: build the tiny one)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size", default="256x256")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    width, height = (int(side) for side in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.pipeline
+        if folder is None:
+            folder = tiny_pipeline().build_tiny_pipeline(Path(scratch) / "tiny-sd")
+        local = in_process(folder, args.threads)
+        with server(folder, args.threads) as url, httpx.Client(base_url=url, timeout=600) as client:
+            # One of each first: loading, first-call allocations and caches are not what is measured.
+            run_in_process(local, width, height, args.steps, 0)
+            run_server(client, args.size, args.steps, 0)
+            run_stream(client, args.size, args.steps, 0)
+            served, direct, ratios, firsts, wholes = [], [], [], [], []
+            for run in range(1, args.runs + 1):
+                direct.append(run_in_process(local, width, height, args.steps, run))
+                served.append(run_server(client, args.size, args.steps, run))
+                ratios.append(served[-1] / direct[-1])
+                first, whole = run_stream(client, args.size, args.steps, run)
+                firsts.append(first)
+                wholes.append(whole)
+
+    print(f"pipeline {folder.name}, {args.size}, {args.steps} steps, {args.threads} thread(s), {args.runs} runs")
+    print(f"seconds per image   in-process {statistics.median(direct):.3f}   server {statistics.median(served):.3f}")
+    print(f"server / in-process median of paired ratios {statistics.median(ratios):.3f} (goal < 1.05)")
+    first, whole = statistics.median(firsts), statistics.median(wholes)
+    print(
+        f"stream: first partial image {first:.3f} s, completed {whole:.3f} s, ratio {first / whole:.3f} (goal < 0.33)"
+    )
+
+
+if __name__ == "__main__":
+    main()
