@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"{fields['builtins'].description} Repeatable.",
     )
+    serve.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="HOST",
+        help=f"{fields['allowed_hosts'].description} Repeatable.",
+    )
     _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
@@ -51,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys", "builtins") or get_origin(field.annotation) in (dict, list):
+        if name in ("targets", "api_keys", "builtins", "allowed_hosts") or get_origin(field.annotation) in (dict, list):
             continue
         converters: dict[Any, Callable[[str], Any]] = {int: int, float: float}
         converter = converters.get(field.annotation, str)

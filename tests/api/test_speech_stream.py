@@ -14,7 +14,7 @@ from openai import OpenAI
 
 from . import audio_models, faulty_models
 from .conftest import LiveServer
-from .helpers import assert_error, sse_json
+from .helpers import assert_error, sse_audio_events
 
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
 THREE = "One. Two. Three."
@@ -53,7 +53,7 @@ def test_sse_events_carry_the_audio(http: httpx.Client) -> None:
     body = {"model": "tone-stream", "voice": "heart", "input": THREE, "stream_format": "sse", "response_format": "wav"}
     response = http.post("/v1/audio/speech", json=body)
     assert response.status_code == 200
-    events = sse_json(response.text)
+    events = sse_audio_events(response.text, "speech.audio.done")
     deltas, done = events[:-1], events[-1]
     assert len(deltas) >= 3
     assert all(event["type"] == "speech.audio.delta" for event in deltas)
@@ -96,7 +96,7 @@ def test_failure_later_ends_the_body_early(http: httpx.Client) -> None:
 
 def test_failure_in_sse_sends_an_error_event(http: httpx.Client) -> None:
     body = {"model": "tone-stream", "voice": "heart", "input": "One. fail.", "stream_format": "sse"}
-    events = sse_json(http.post("/v1/audio/speech", json=body).text)
+    events = sse_audio_events(http.post("/v1/audio/speech", json=body).text, "speech.audio.done")
     assert events[0]["type"] == "speech.audio.delta"
     assert "error" in events[-1]
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelport.protocol.text import Text
+
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
@@ -17,10 +19,10 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    input: str = Field(min_length=1, max_length=MAX_SPEECH_INPUT)
-    voice: str | dict[str, str]
-    instructions: str | None = None
+    model: Text
+    input: Text = Field(min_length=1, max_length=MAX_SPEECH_INPUT)
+    voice: Text | dict[str, Text]
+    instructions: Text | None = None
     response_format: SpeechFormat = "mp3"
     speed: float | None = None
     stream_format: Literal["audio", "sse"] | None = None
@@ -34,8 +36,8 @@ class SpeechRequest(BaseModel):
 class TranslationForm(BaseModel):
     """The non-file fields of the multipart body of `POST /v1/audio/translations`."""
 
-    model: str
-    prompt: str | None = None
+    model: Text
+    prompt: Text | None = None
     response_format: TranscriptionFormat = "json"
     temperature: float | None = Field(default=None, ge=0, le=1)
     vad_filter: bool | None = None
@@ -45,7 +47,7 @@ class TranslationForm(BaseModel):
 class TranscriptionForm(TranslationForm):
     """The non-file fields of the multipart body of `POST /v1/audio/transcriptions`."""
 
-    language: str | None = None
+    language: Text | None = None
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         default_factory=list, alias="timestamp_granularities[]"
     )

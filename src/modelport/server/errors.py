@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,8 +16,16 @@ from modelport.errors import InvalidRequestError, ModelportError, NotFoundError,
 logger = logging.getLogger(__name__)
 
 
+class _ErrorJSONResponse(JSONResponse):
+    """JSON in ASCII: a message may quote what the client sent, lone surrogates included, which UTF-8
+    cannot encode; escaped, they still reach the client as the JSON string it sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(error: ModelportError) -> JSONResponse:
-    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
+    return _ErrorJSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
 
 
 def validation_error(exc: RequestValidationError) -> InvalidRequestError:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.errors import RequestTooLargeError
+from modelport.server.asgi import send_error
 
 
 class BodyLimitMiddleware:
@@ -48,10 +47,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         error = RequestTooLargeError(f"The request body is larger than the limit of {self.max_bytes} bytes.")
-        body = json.dumps(error.to_dict()).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error)
 
 
 def _replay(messages: list[Message], then: Receive) -> Receive:

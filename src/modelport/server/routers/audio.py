@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from openai.types.audio import Transcription, TranscriptionVerbose, Translation, TranslationVerbose
 from pydantic import BaseModel
 
 from modelport.audio import MEDIA_TYPES
@@ -17,10 +18,11 @@ from modelport.predictor import SpeechSignature, Task
 from modelport.protocol.audio import SpeechModelVoices, SpeechRequest, TranscriptionForm, TranslationForm, VoiceList
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
+from modelport.server.openapi import SPEECH_CONTENT, event_stream
 from modelport.server.sse import sse_response
 from modelport.serving.speech import create_speech, speech_bytes, speech_events, streams, voice_aliases
 from modelport.serving.transcript_formats import render
-from modelport.serving.transcription import transcribe, transcript_events
+from modelport.serving.transcription import TimeLimit, transcribe, transcript_events
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,11 @@ async def _stream_body(first: bytes, rest: AsyncGenerator[bytes, None]) -> Async
             logger.exception("speech stream failed")
 
 
-@router.post("/v1/audio/speech", response_class=Response)
+@router.post(
+    "/v1/audio/speech",
+    response_class=Response,
+    responses={200: {"description": "The audio in `response_format`, or events.", "content": SPEECH_CONTENT}},
+)
 async def speech(
     request: SpeechRequest,
     registry: Annotated[Registry, Depends(get_registry)],
@@ -52,7 +58,7 @@ async def speech(
 ) -> Response:
     predictor = predictor_for(registry, request.model, Task.SPEECH)
     if request.stream_format == "sse":
-        return await sse_response(speech_events(predictor, request, settings.voice_map))
+        return await sse_response(speech_events(predictor, request, settings.voice_map), done=False)
     if streams(predictor):
         # The first piece is made before the status is sent, so a bad request still gets its 400.
         chunks = speech_bytes(predictor, request, settings.voice_map)
@@ -76,32 +82,64 @@ async def voices(
     return VoiceList(data=data)
 
 
+def _time_limit(settings: Settings) -> TimeLimit:
+    return TimeLimit(settings.transcription_time_floor, settings.transcription_time_per_second)
+
+
 def _respond(body: BaseModel | str) -> Response:
     if isinstance(body, str):
         return PlainTextResponse(body)
     return JSONResponse(body.model_dump(exclude_none=True))
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=None,
+    responses={
+        200: {
+            "model": Transcription | TranscriptionVerbose,
+            "description": "json and verbose_json are JSON; text, srt and vtt plain text; `stream` events.",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                **event_stream("`transcript.text.delta` events, then one `transcript.text.done`."),
+            },
+        }
+    },
+)
 async def transcriptions(
     form: Annotated[TranscriptionForm, Form()],
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
+    limit = _time_limit(settings)
     if form.stream:
-        return await sse_response(transcript_events(predictor, form, await file.read()))
-    transcript = await transcribe(predictor, form, await file.read())
-    words = "word" in form.timestamp_granularities
-    return _respond(render(transcript, form.response_format, words=words, translation=False))
+        return await sse_response(transcript_events(predictor, form, await file.read(), limit=limit), done=False)
+    transcript = await transcribe(predictor, form, await file.read(), limit=limit)
+    granularities = form.timestamp_granularities
+    words = "word" in granularities
+    segments = not granularities or "segment" in granularities
+    return _respond(render(transcript, form.response_format, words=words, translation=False, segments=segments))
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=None,
+    responses={
+        200: {
+            "model": Translation | TranslationVerbose,
+            "description": "json and verbose_json are JSON; text, srt and vtt plain text.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def translations(
     form: Annotated[TranslationForm, Form()],
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    transcript = await transcribe(predictor, form, await file.read(), translate=True)
+    transcript = await transcribe(predictor, form, await file.read(), translate=True, limit=_time_limit(settings))
     return _respond(render(transcript, form.response_format, words=False, translation=True))
