@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from openai.types.audio import Transcription, TranscriptionVerbose, Translation, TranslationVerbose
@@ -82,6 +83,16 @@ async def voices(
     return VoiceList(data=data)
 
 
+async def _read_upload(file: UploadFile) -> bytes:
+    """The uploaded bytes; the file is closed at once, even when the request is cancelled meanwhile (a large
+    upload is spooled to disk, and closing it then takes a thread that a cancelled request cannot start)."""
+    try:
+        return await file.read()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await file.close()
+
+
 def _time_limit(settings: Settings) -> TimeLimit:
     return TimeLimit(settings.transcription_time_floor, settings.transcription_time_per_second)
 
@@ -114,9 +125,10 @@ async def transcriptions(
 ) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
     limit = _time_limit(settings)
+    data = await _read_upload(file)
     if form.stream:
-        return await sse_response(transcript_events(predictor, form, await file.read(), limit=limit), done=False)
-    transcript = await transcribe(predictor, form, await file.read(), limit=limit)
+        return await sse_response(transcript_events(predictor, form, data, limit=limit), done=False)
+    transcript = await transcribe(predictor, form, data, limit=limit)
     granularities = form.timestamp_granularities
     words = "word" in granularities
     segments = not granularities or "segment" in granularities
@@ -141,5 +153,6 @@ async def translations(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
     predictor = predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    transcript = await transcribe(predictor, form, await file.read(), translate=True, limit=_time_limit(settings))
+    data = await _read_upload(file)
+    transcript = await transcribe(predictor, form, data, translate=True, limit=_time_limit(settings))
     return _respond(render(transcript, form.response_format, words=False, translation=True))
