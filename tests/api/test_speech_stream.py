@@ -177,3 +177,44 @@ def test_disconnect_closes_the_speech_generator(server: LiveServer, stream_forma
         assert next(pieces)
         assert not closed.is_set()
     assert closed.wait(timeout=5), "the speech generator was not closed after the client left"
+
+
+def _wav_sizes(data: bytes) -> tuple[int, int]:
+    """The RIFF size and the data chunk's size a WAV header declares."""
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"WAVE"
+    at = data.index(b"data")
+    return int.from_bytes(data[4:8], "little"), int.from_bytes(data[at + 4 : at + 8], "little")
+
+
+def _read_wav_everywhere(data: bytes) -> list[int]:
+    """The frame count as Python's `wave`, libsndfile (soundfile) and FFmpeg (PyAV) read the file."""
+    import wave
+
+    import soundfile
+
+    with wave.open(io.BytesIO(data)) as reader:
+        by_wave = len(reader.readframes(reader.getnframes())) // (2 * reader.getnchannels())
+    by_libsndfile = len(soundfile.read(io.BytesIO(data))[0])
+    with av.open(io.BytesIO(data)) as container:
+        by_ffmpeg = sum(frame.samples for frame in container.decode(audio=0))
+    return [by_wave, by_libsndfile, by_ffmpeg]
+
+
+def test_a_streamed_wav_says_its_length_is_unknown_and_every_reader_takes_it(http: httpx.Client) -> None:
+    body = {"model": "tone-stream", "voice": "heart", "input": THREE, "response_format": "wav"}
+    data = http.post("/v1/audio/speech", json=body).content
+    # 0xFFFFFFFF: the streaming convention browsers (FFmpeg inside) and libsndfile read as "to the end".
+    assert _wav_sizes(data) == (0xFFFFFFFF, 0xFFFFFFFF)
+    frames = 3 * round(audio_models.SPEECH_RATE * audio_models.SENTENCE_SECONDS)
+    assert _read_wav_everywhere(data) == [frames] * 3
+
+
+def test_a_whole_wav_has_exact_sizes(http: httpx.Client) -> None:
+    body = {"model": "tones", "voice": "mid", "input": "abc", "response_format": "wav"}
+    data = http.post("/v1/audio/speech", json=body).content
+    riff, chunk = _wav_sizes(data)
+    assert riff == len(data) - 8
+    assert chunk == len(data) - data.index(b"data") - 8
+    frames = chunk // 2
+    assert _read_wav_everywhere(data) == [frames] * 3
