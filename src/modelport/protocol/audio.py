@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport.protocol.text import Text
 
@@ -12,6 +12,9 @@ SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 MAX_SPEECH_INPUT = 4096
+
+# The form fields that may be null (left out), as the OpenAPI document declares them.
+_NULLABLE = {"prompt", "temperature", "vad_filter", "language", "stream"}
 
 
 class SpeechRequest(BaseModel):
@@ -35,6 +38,14 @@ class SpeechRequest(BaseModel):
 
 class TranslationForm(BaseModel):
     """The non-file fields of the multipart body of `POST /v1/audio/translations`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        # A multipart field is text: a client that writes a null field sends the word `null`; it means unset.
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not (value == "null" and key in _NULLABLE)}
+        return data
 
     model: Text
     prompt: Text | None = None

@@ -52,8 +52,14 @@ _NO_BODY = {"400", "408", "413", "429"}
 
 
 def event_stream(description: str) -> dict[str, Any]:
-    """A `text/event-stream` body: `data: <json>` events, as `description` says."""
-    return {"text/event-stream": {"schema": {"type": "string"}, "description": description}}
+    """A `text/event-stream` body: `data: <json>` events, as `description` says. Before OpenAPI 3.2 (and
+    its `itemSchema`), a stream's `schema` describes one event."""
+    event = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {"type": "string", "description": description}, "event": {"type": "string"}},
+    }
+    return {"text/event-stream": {"schema": event}}
 
 
 SPEECH_CONTENT: dict[str, Any] = {
