@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[NAME=]PATH",
         help=f"{fields['image_models'].description} Repeatable.",
     )
+    serve.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="HOST",
+        help=f"{fields['allowed_hosts'].description} Repeatable.",
+    )
     _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
@@ -81,10 +88,8 @@ def _parser() -> argparse.ArgumentParser:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One `--option` per scalar setting, named and documented after the Settings field."""
     for name, field in Settings.model_fields.items():
-        if name in ("targets", "api_keys", "builtins", "models", "image_models") or get_origin(field.annotation) in (
-            dict,
-            list,
-        ):
+        # Lists and tables have options of their own above (repeatable) or come from files and the environment.
+        if get_origin(field.annotation) in (dict, list):
             continue
         default = field.get_default(call_default_factory=True)
         shown = f" (default {default})" if default is not None else ""

@@ -89,12 +89,29 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     """TCP port to listen on."""
 
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names and addresses the server answers to, checked against each request's Host header (any
+    port); `*` allows any. Empty means: localhost and the loopback addresses when `host` is a loopback
+    address (so a web page cannot reach a local server through DNS rebinding), any host otherwise.
+    Comma-separated in the environment."""
+
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Keys accepted as `Authorization: Bearer <key>` or `x-api-key: <key>`; comma-separated in the
     environment. Empty means no authentication."""
 
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
     """Largest request body accepted, in bytes; a larger one is answered with 413."""
+
+    body_timeout: float = Field(default=120.0, gt=0)
+    """Seconds a client has to send a whole request body; one that is still sending then is answered
+    with 408 and its connection closed, so a stalled upload cannot hold a connection forever."""
+
+    transcription_time_floor: float = Field(default=60.0, gt=0)
+    """Seconds any transcription may take, however short its audio; with `transcription_time_per_second`
+    this bounds the work one upload can cause (a longer one is stopped and answered with 500)."""
+
+    transcription_time_per_second: float = Field(default=2.0, ge=0)
+    """Seconds a transcription may take per second of audio, on top of `transcription_time_floor`."""
 
     voice_map: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_VOICE_MAP))
     """OpenAI voice names (alloy, ash, ...) accepted by every speech model: each maps to installed voices in
@@ -234,8 +251,22 @@ class Settings(BaseSettings):
     image_url_ttl: float = Field(default=3600.0, gt=0)
     """Seconds an image made for `response_format=url` stays on the server; then it is deleted."""
 
+    embedding_token_ids: dict[str, Literal["model", "cl100k_base"]] = Field(default_factory=dict)
+    """How each embedding model (by name) reads token-id input: `model`, the default, as ids of the
+    model's own tokenizer; `cl100k_base` as ids of OpenAI's cl100k_base vocabulary (what tiktoken and
+    langchain-openai's OpenAIEmbeddings send by default), decoded to text and embedded as text. Needs the
+    `embeddings` extra. JSON in the environment, e.g. `{"all-MiniLM-L6-v2": "cl100k_base"}`."""
+
     @field_validator(
-        "targets", "api_keys", "builtins", "model_dirs", "admin_keys", "cors_origins", "image_models", mode="before"
+        "targets",
+        "api_keys",
+        "builtins",
+        "model_dirs",
+        "admin_keys",
+        "cors_origins",
+        "image_models",
+        "allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

@@ -50,11 +50,14 @@ class InvalidRequestError(ModelportError):
 
 
 class AuthenticationError(ModelportError):
-    """The API key is missing or refused (401)."""
+    """The API key is missing or refused (401); the response says which scheme to use (RFC 6750)."""
 
     status_code = 401
     type = "invalid_request_error"
     code = "invalid_api_key"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
 class NotFoundError(ModelportError):
@@ -75,6 +78,22 @@ class ModelNotFoundError(NotFoundError):
             f"The model `{name}` does not exist. Models served here: {listing}.",
             param="model",
         )
+
+
+class RequestTimeoutError(ModelportError):
+    """The client did not send its whole request body in time (408); the connection is closed."""
+
+    status_code = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class MisdirectedRequestError(ModelportError):
+    """The Host header names a host this server does not answer to (421), as a DNS-rebinding page sends."""
+
+    status_code = 421
+    type = "invalid_request_error"
+    code = "invalid_host"
 
 
 class RequestTooLargeError(ModelportError):

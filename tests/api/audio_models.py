@@ -106,3 +106,18 @@ def speak_slowly(
             yield np.full(SPEECH_RATE // 10, 0.1, np.float32)
     finally:
         faulty_models.closed(text).set()
+
+
+@model("slow-words")
+def transcribe_slowly(
+    audio: Annotated[np.ndarray, Parameter.Audio(sample_rate=TRANSCRIBER_RATE)], prompt: str | None = None
+) -> Iterator[Transcript]:
+    """A word every 50 ms for ten seconds, whatever the audio; marks `closed(prompt)` when closed."""
+    words = ""
+    try:
+        for _ in range(200):
+            time.sleep(0.05)
+            words += " word"
+            yield Transcript(text=words.strip())
+    finally:
+        faulty_models.closed(prompt or "").set()

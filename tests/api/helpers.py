@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import wave
 from typing import Any
 
 import httpx
+import numpy as np
 
 
 def assert_error(
@@ -52,6 +55,17 @@ def sse_json(body: str) -> list[dict[str, Any]]:
     return [json.loads(payload) for payload in payloads[:-1]]
 
 
+def sse_audio_events(body: str, done: str) -> list[dict[str, Any]]:
+    """The JSON events of a speech or transcription SSE body: it ends with its last event, of type `done`
+    (or an error event), and has no `data: [DONE]` (OpenAI sends none there)."""
+    payloads = sse_payloads(body)
+    assert "[DONE]" not in payloads, body[-200:]
+    events = [json.loads(payload) for payload in payloads]
+    assert events[-1].get("type") == done or "error" in events[-1], events[-1]
+    assert all(event.get("type") != done for event in events[:-1])
+    return events
+
+
 def user(text: str) -> list[dict[str, Any]]:
     """A conversation of one user message."""
     return [{"role": "user", "content": text}]
@@ -89,3 +103,16 @@ def anthropic_error(response: httpx.Response, status: int, error_type: str) -> s
     message: str = body["error"]["message"]
     assert message
     return message
+
+
+def tone_wav(seconds: float, rate: int = 16_000) -> bytes:
+    """A 16-bit mono WAV file of a 440 Hz tone."""
+    t = np.arange(round(rate * seconds)) / rate
+    samples = np.rint(0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()

@@ -33,13 +33,17 @@ def test_no_key(locked_http: httpx.Client, method: str, path: str) -> None:
     response = locked_http.request(method, path, json={"model": "echo", "messages": user("hi")})
     error = assert_error(response, 401, code="invalid_api_key")
     assert "API key" in error["message"]
+    # RFC 6750: a 401 names the scheme the client should use.
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(
     "header", ["Bearer", "Token secret", "Basic c2VjcmV0", "secret", "Bearer wrong", "Bearer secret2"]
 )
 def test_bad_authorization_header(locked_http: httpx.Client, header: str) -> None:
-    assert_error(locked_http.get("/v1/models", headers={"authorization": header}), 401, code="invalid_api_key")
+    response = locked_http.get("/v1/models", headers={"authorization": header})
+    assert_error(response, 401, code="invalid_api_key")
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_wrong_key_through_client(locked_server: LiveServer) -> None:

@@ -11,7 +11,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from .helpers import assert_error, sse_json
+from .helpers import assert_error, sse_audio_events
 
 SAMPLE_RATE = 24_000
 BEEP_SECONDS = 0.08
@@ -162,7 +162,7 @@ def test_sse_stream_format(http: httpx.Client) -> None:
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = sse_json(response.text)
+    events = sse_audio_events(response.text, "speech.audio.done")
     assert {event["type"] for event in events[:-1]} == {"speech.audio.delta"}
     assert events[-1]["type"] == "speech.audio.done"
     assert events[-1]["usage"]["input_tokens"] > 0

@@ -14,7 +14,7 @@ from openai import OpenAI
 
 from . import audio_models, faulty_models
 from .conftest import LiveServer
-from .helpers import assert_error, sse_json
+from .helpers import assert_error, sse_audio_events
 
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
 THREE = "One. Two. Three."
@@ -53,7 +53,7 @@ def test_sse_events_carry_the_audio(http: httpx.Client) -> None:
     body = {"model": "tone-stream", "voice": "heart", "input": THREE, "stream_format": "sse", "response_format": "wav"}
     response = http.post("/v1/audio/speech", json=body)
     assert response.status_code == 200
-    events = sse_json(response.text)
+    events = sse_audio_events(response.text, "speech.audio.done")
     deltas, done = events[:-1], events[-1]
     assert len(deltas) >= 3
     assert all(event["type"] == "speech.audio.delta" for event in deltas)
@@ -96,7 +96,7 @@ def test_failure_later_ends_the_body_early(http: httpx.Client) -> None:
 
 def test_failure_in_sse_sends_an_error_event(http: httpx.Client) -> None:
     body = {"model": "tone-stream", "voice": "heart", "input": "One. fail.", "stream_format": "sse"}
-    events = sse_json(http.post("/v1/audio/speech", json=body).text)
+    events = sse_audio_events(http.post("/v1/audio/speech", json=body).text, "speech.audio.done")
     assert events[0]["type"] == "speech.audio.delta"
     assert "error" in events[-1]
 
@@ -177,3 +177,44 @@ def test_disconnect_closes_the_speech_generator(server: LiveServer, stream_forma
         assert next(pieces)
         assert not closed.is_set()
     assert closed.wait(timeout=5), "the speech generator was not closed after the client left"
+
+
+def _wav_sizes(data: bytes) -> tuple[int, int]:
+    """The RIFF size and the data chunk's size a WAV header declares."""
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"WAVE"
+    at = data.index(b"data")
+    return int.from_bytes(data[4:8], "little"), int.from_bytes(data[at + 4 : at + 8], "little")
+
+
+def _read_wav_everywhere(data: bytes) -> list[int]:
+    """The frame count as Python's `wave`, libsndfile (soundfile) and FFmpeg (PyAV) read the file."""
+    import wave
+
+    import soundfile
+
+    with wave.open(io.BytesIO(data)) as reader:
+        by_wave = len(reader.readframes(reader.getnframes())) // (2 * reader.getnchannels())
+    by_libsndfile = len(soundfile.read(io.BytesIO(data))[0])
+    with av.open(io.BytesIO(data)) as container:
+        by_ffmpeg = sum(frame.samples for frame in container.decode(audio=0))
+    return [by_wave, by_libsndfile, by_ffmpeg]
+
+
+def test_a_streamed_wav_says_its_length_is_unknown_and_every_reader_takes_it(http: httpx.Client) -> None:
+    body = {"model": "tone-stream", "voice": "heart", "input": THREE, "response_format": "wav"}
+    data = http.post("/v1/audio/speech", json=body).content
+    # 0xFFFFFFFF: the streaming convention browsers (FFmpeg inside) and libsndfile read as "to the end".
+    assert _wav_sizes(data) == (0xFFFFFFFF, 0xFFFFFFFF)
+    frames = 3 * round(audio_models.SPEECH_RATE * audio_models.SENTENCE_SECONDS)
+    assert _read_wav_everywhere(data) == [frames] * 3
+
+
+def test_a_whole_wav_has_exact_sizes(http: httpx.Client) -> None:
+    body = {"model": "tones", "voice": "mid", "input": "abc", "response_format": "wav"}
+    data = http.post("/v1/audio/speech", json=body).content
+    riff, chunk = _wav_sizes(data)
+    assert riff == len(data) - 8
+    assert chunk == len(data) - data.index(b"data") - 8
+    frames = chunk // 2
+    assert _read_wav_everywhere(data) == [frames] * 3

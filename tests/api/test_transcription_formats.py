@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from .helpers import assert_error, sse_json
+from .helpers import assert_error, sse_audio_events
 
 SECONDS = 1.8  # four words: one two | three four
 
@@ -91,13 +91,37 @@ def test_verbose_json_with_words(client: OpenAI) -> None:
     assert result.segments is not None
 
 
-def test_granularities_need_verbose_json(http: httpx.Client) -> None:
+def test_word_granularity_needs_verbose_json(http: httpx.Client) -> None:
     response = http.post(
         "/v1/audio/transcriptions",
         data={"model": "timed-words", "timestamp_granularities[]": "word"},
         files={"file": ("a.wav", WAV)},
     )
     assert_error(response, 400, param="timestamp_granularities")
+
+
+@pytest.mark.parametrize("response_format", ["json", "text", "srt"])
+def test_segment_granularity_is_accepted_with_any_format(client: OpenAI, response_format: str) -> None:
+    # OpenAI needs verbose_json only for word timestamps; segments are the default granularity.
+    result = client.audio.transcriptions.create(
+        model="timed-words",
+        file=("a.wav", WAV),
+        response_format=response_format,  # type: ignore[arg-type]
+        timestamp_granularities=["segment"],
+    )
+    text = result if isinstance(result, str) else result.text
+    assert "one two" in text
+
+
+def test_only_word_granularity_leaves_segments_out(http: httpx.Client) -> None:
+    response = http.post(
+        "/v1/audio/transcriptions",
+        data={"model": "timed-words", "response_format": "verbose_json", "timestamp_granularities[]": "word"},
+        files={"file": ("a.wav", WAV)},
+    )
+    body = response.json()
+    assert "segments" not in body
+    assert [w["word"] for w in body["words"]] == [" one", " two", " three", " four"]
 
 
 def test_plain_text_model_gets_one_segment(client: OpenAI) -> None:
@@ -171,7 +195,7 @@ def test_stream_on_the_wire(http: httpx.Client) -> None:
     response = http.post(
         "/v1/audio/transcriptions", data={"model": "audio-length", "stream": "true"}, files={"file": ("a.wav", WAV)}
     )
-    events = sse_json(response.text)
+    events = sse_audio_events(response.text, "transcript.text.done")
     assert [e["type"] for e in events] == ["transcript.text.delta", "transcript.text.done"]
 
 
@@ -206,6 +230,14 @@ def test_failure_midway_sends_an_error_event(http: httpx.Client) -> None:
         data={"model": "growing-words", "stream": "true"},
         files={"file": ("a.wav", silent_start)},
     )
-    events = sse_json(response.text)
+    events = sse_audio_events(response.text, "transcript.text.done")
     assert events[0] == {"type": "transcript.text.delta", "delta": "one two"}
     assert "growing-words" in events[-1]["error"]["message"]
+
+
+def test_null_form_fields_mean_unset(http: httpx.Client) -> None:
+    # Multipart has no null: clients that write one (schemathesis among them) send the word.
+    data = {"model": "timed-words", "temperature": "null", "vad_filter": "null", "language": "null", "stream": "null"}
+    response = http.post("/v1/audio/transcriptions", data=data, files={"file": ("a.wav", WAV)})
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == "one two three four"

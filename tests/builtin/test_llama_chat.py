@@ -363,6 +363,32 @@ def test_disconnect_frees_the_slot(chat_server: tuple[LiveServer, Registry]) -> 
     assert wait_idle(registry, timeout=5)
 
 
+def test_a_client_that_gives_up_frees_a_non_streaming_slot(
+    chat_server: tuple[LiveServer, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, registry = chat_server
+    engine = engine_of(registry)
+    generations: list[Any] = []
+    submit = engine.submit
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        generations.append(submit(*args, **kwargs))
+        return generations[-1]
+
+    monkeypatch.setattr(engine, "submit", recording)
+    body = {"model": MODEL, "messages": COUNTING, "max_tokens": 1000, "temperature": 0}
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(60, read=2)) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/v1/chat/completions", json=body)
+        gave_up = time.monotonic()
+    assert len(generations) == 1
+    # The request is cancelled as soon as the server sees the client go (1000 tokens are many seconds more);
+    # the engine then frees the slot at its next step.
+    assert generations[0].cancelled.wait(timeout=5)
+    assert time.monotonic() - gave_up < 5
+    assert wait_idle(registry, timeout=60)
+
+
 def test_a_full_queue_answers_429(chat_server: tuple[LiveServer, Registry]) -> None:
     server, registry = chat_server
     statuses: list[int] = []

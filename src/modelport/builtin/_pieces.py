@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from modelport.errors import InvalidRequestError
+
 # A sentence ends at . ! ? or an ellipsis, or just after a closing quote or bracket that follows one.
 _SENTENCE_END = re.compile("(?:(?<=[.!?\u2026])|(?<=[.!?\u2026][\"')\\]\u201d\u2019]))\\s+")
 _CLAUSE_END = re.compile(r"[,;:—]$")
@@ -29,3 +31,13 @@ def speech_pieces(text: str, first_piece_words: int = FIRST_PIECE_WORDS) -> list
         first_piece_words,
     )
     return [" ".join(words[:cut]), " ".join(words[cut:]), *sentences[1:]]
+
+
+def nothing_to_speak(model: str, language: str) -> InvalidRequestError:
+    """The 400 for input the voice finds nothing in to speak: blanks, symbols, emoji, another script."""
+    return InvalidRequestError(
+        f"The model `{model}` found nothing to speak in 'input': it speaks {language} words, and the input has "
+        "none it can pronounce.",
+        param="input",
+        code="nothing_to_speak",
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from modelport.builtin import MissingDependencyError
-from modelport.builtin._pieces import FIRST_PIECE_WORDS, speech_pieces
+from modelport.builtin._pieces import FIRST_PIECE_WORDS, nothing_to_speak, speech_pieces
 from modelport.config import Settings
 from modelport.parameters import Parameter
 from modelport.predictor import ModelSpec, build_spec
@@ -48,9 +48,14 @@ class HibariSpeech:
         """Speak `text`, a sentence at a time."""
         if self._tts is None:
             raise RuntimeError("the model is not loaded")
+        spoken = False
         for piece in speech_pieces(text, self.first_piece_words):
             for samples in self._tts.stream(piece, speed=speed, seed=self.seed):
-                yield np.asarray(samples, dtype=np.float32)
+                array = np.asarray(samples, dtype=np.float32)
+                spoken = spoken or array.size > 0
+                yield array
+        if not spoken:
+            raise nothing_to_speak("hibari", "American English")
 
 
 def models(settings: Settings) -> list[ModelSpec]:

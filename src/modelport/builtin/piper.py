@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from modelport.builtin import MissingDependencyError
-from modelport.builtin._pieces import FIRST_PIECE_WORDS, speech_pieces
+from modelport.builtin._pieces import FIRST_PIECE_WORDS, nothing_to_speak, speech_pieces
 from modelport.config import Settings
 from modelport.parameters import Parameter
 from modelport.predictor import ModelSpec, build_spec
@@ -52,9 +52,14 @@ class PiperSpeech:
             raise RuntimeError("the model is not loaded")
         # Piper stretches phoneme lengths: a length scale of 1/speed speaks `speed` times as fast.
         config = SynthesisConfig(length_scale=1.0 / speed)
+        spoken = False
         for piece in speech_pieces(text, self.first_piece_words):
             for chunk in self._voice.synthesize(piece, syn_config=config):
-                yield np.asarray(chunk.audio_float_array, dtype=np.float32)
+                array = np.asarray(chunk.audio_float_array, dtype=np.float32)
+                spoken = spoken or array.size > 0
+                yield array
+        if not spoken:
+            raise nothing_to_speak("piper-joe", "American English")
 
 
 def models(settings: Settings) -> list[ModelSpec]:

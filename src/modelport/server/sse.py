@@ -1,7 +1,10 @@
 """The one SSE encoder: `data: <json>` per event, an error event on failure, then the stream's ending.
 
-Chat and completions end with `data: [DONE]`; the Responses and Anthropic Messages APIs name each event
-(`event: <type>` before its data) and end with their own last event, nothing after it.
+Chat and completions end with `data: [DONE]`, as OpenAI's do. Speech, transcription and image streams end
+with their own last event (`speech.audio.done`, `transcript.text.done`, `image_generation.completed`) and
+nothing after it: OpenAI sends no `[DONE]` there, and strict parsers of those events fail on one. The
+Responses and Anthropic Messages APIs name each event (`event: <type>` before its data) and end with their
+own last event too.
 """
 
 from __future__ import annotations

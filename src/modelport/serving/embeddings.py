@@ -7,6 +7,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 
 from modelport.config import Settings
@@ -26,6 +27,7 @@ from modelport.serving.embedding_hooks import (
     with_prefix,
 )
 from modelport.serving.forward import forward_json, forwards, parsed
+from modelport.serving.token_vocabularies import TokenVocabulary, decode_cl100k_base
 
 _SERVER_FIELDS = {"model", "input", "encoding_format", "dimensions", "user", "truncate", "input_type"}
 
@@ -107,11 +109,16 @@ def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
 
 
 async def create_embeddings(
-    predictor: Predictor, request: EmbeddingRequest, batchers: EmbeddingBatchers | None = None
+    predictor: Predictor,
+    request: EmbeddingRequest,
+    batchers: EmbeddingBatchers | None = None,
+    token_vocabulary: TokenVocabulary = "model",
 ) -> EmbeddingResponse:
     """Check the request against the model, embed its inputs (batched when `batchers` is given), answer.
 
-    A predictor that forwards requests gets the request whole, and its answer is relayed.
+    Token-id input is read in `token_vocabulary`: the model's own tokenizer's ids, or OpenAI's cl100k_base
+    ids, decoded to text and embedded as text. A predictor that forwards requests gets the request whole,
+    and its answer is relayed.
     """
     if forwards(predictor):
         answer = await forward_json(predictor, "embeddings", request.model_dump(exclude_unset=True))
@@ -120,6 +127,9 @@ async def create_embeddings(
     assert isinstance(signature, EmbeddingSignature)
     hooks = EmbeddingHooks.of(predictor)
     inputs = parse_input(request)
+    if token_vocabulary == "cl100k_base" and isinstance(inputs[0], list):
+        token_ids = [ids for ids in inputs if isinstance(ids, list)]
+        inputs = await anyio.to_thread.run_sync(decode_cl100k_base, token_ids, request.model)
     arguments = optional_arguments(
         predictor.spec,
         request.model_dump(exclude_unset=True),

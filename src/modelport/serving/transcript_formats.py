@@ -74,9 +74,18 @@ def _usage(transcript: Transcript) -> dict[str, object]:
 
 
 def render(
-    transcript: Transcript, response_format: TranscriptionFormat, *, words: bool, translation: bool
+    transcript: Transcript,
+    response_format: TranscriptionFormat,
+    *,
+    words: bool,
+    translation: bool,
+    segments: bool = True,
 ) -> BaseModel | str:
-    """The response body: a pydantic model for json and verbose_json, text for text, srt and vtt."""
+    """The response body: a pydantic model for json and verbose_json, text for text, srt and vtt.
+
+    In verbose_json, `words` adds the words and `segments` the segments: OpenAI leaves the segments out when
+    only word timestamps are asked for.
+    """
     if response_format == "text":
         return transcript.text
     if response_format == "srt":
@@ -93,15 +102,10 @@ def render(
         return TranslationVerbose(
             text=transcript.text, language=language, duration=duration, segments=_verbose_segments(transcript)
         )
-    verbose = TranscriptionVerbose.model_validate(
-        {
-            "text": transcript.text,
-            "language": language,
-            "duration": duration,
-            "segments": _verbose_segments(transcript),
-            "usage": _usage(transcript),
-        }
-    )
+    body: dict[str, object] = {"text": transcript.text, "language": language, "duration": duration}
+    if segments:
+        body["segments"] = _verbose_segments(transcript)
+    verbose = TranscriptionVerbose.model_validate({**body, "usage": _usage(transcript)})
     if words:
         verbose.words = [TranscriptionWord(word=w.word, start=w.start, end=w.end) for w in transcript.all_words()]
     return verbose

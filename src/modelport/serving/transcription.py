@@ -7,17 +7,20 @@ Request fields reach the predictor's optional parameters of the same name (`lang
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import numpy as np
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
 from pydantic import BaseModel
 
 from modelport.audio import AudioDecodeError, decode_audio
-from modelport.errors import InvalidRequestError
+from modelport.errors import InvalidRequestError, PredictorError
 from modelport.predictor import TranscriptionSignature
 from modelport.protocol.audio import TranscriptionForm, TranslationForm
 from modelport.runtime import Predictor
@@ -39,18 +42,50 @@ async def _decode(data: bytes, sample_rate: int) -> np.ndarray:
 
 
 def _check_granularities(form: TranslationForm) -> bool:
-    """Whether word timestamps are asked for; they need `verbose_json`, as at OpenAI."""
-    granularities = form.timestamp_granularities if isinstance(form, TranscriptionForm) else []
-    if granularities and form.response_format != "verbose_json":
+    """Whether word timestamps are asked for; they need `verbose_json`, as at OpenAI (segment timestamps,
+    the default granularity, are accepted with any format)."""
+    words = isinstance(form, TranscriptionForm) and "word" in form.timestamp_granularities
+    if words and form.response_format != "verbose_json":
         raise InvalidRequestError(
-            "timestamp_granularities[] needs response_format 'verbose_json'.",
+            "timestamp_granularities[] 'word' needs response_format 'verbose_json'.",
             param="timestamp_granularities",
         )
-    return "word" in granularities
+    return words
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long transcribing may take: `floor` seconds plus `per_second` for each second of audio. A model
+    is stopped at its next step past the limit (a streaming model steps once per segment)."""
+
+    floor: float = 60.0
+    per_second: float = 2.0
+
+    def seconds(self, duration: float) -> float:
+        return self.floor + self.per_second * duration
+
+
+async def _bounded(items: AsyncIterator[Any], seconds: float, model: str, duration: float) -> AsyncIterator[Any]:
+    """The items of `items` until `seconds` have passed; then the model is stopped and that is a 500."""
+    deadline = anyio.current_time() + seconds
+    async with contextlib.aclosing(items) as steps:  # type: ignore[type-var]
+        while True:
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    item = await anext(steps)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise PredictorError(
+                    f"The model `{model}` took longer than {seconds:.0f} seconds, the limit for {duration:.1f} "
+                    "seconds of audio, and was stopped.",
+                    code="processing_timeout",
+                ) from None
+            yield item
 
 
 async def _transcripts(
-    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool
+    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool, limit: TimeLimit
 ) -> AsyncIterator[Transcript]:
     """The transcript as it grows (just the whole one from a predictor that returns it), duration set."""
     signature = predictor.spec.signature
@@ -72,15 +107,21 @@ async def _transcripts(
     arguments = optional_arguments(predictor.spec, values, skip=_SERVER_FIELDS | {signature.audio})
     arguments[signature.audio] = audio
     duration = audio.shape[0] / signature.sample_rate
+    seconds = limit.seconds(duration)
     if not signature.streams:
-        yield _with_duration(check_transcript(predictor.name, await predictor.call(**arguments)), duration)
+        result = await anext(_bounded(_once(predictor.call(**arguments)), seconds, predictor.name, duration))
+        yield _with_duration(check_transcript(predictor.name, result), duration)
         return
     produced = False
-    async for value in predictor.stream(**arguments):
+    async for value in _bounded(predictor.stream(**arguments), seconds, predictor.name, duration):
         produced = True
         yield _with_duration(check_transcript_update(predictor.name, value), duration)
     if not produced:
         raise no_transcript(predictor.name)
+
+
+async def _once(result: Awaitable[Any]) -> AsyncIterator[Any]:
+    yield await result
 
 
 def _with_duration(transcript: Transcript, duration: float) -> Transcript:
@@ -90,14 +131,20 @@ def _with_duration(transcript: Transcript, duration: float) -> Transcript:
 
 
 async def transcribe(
-    predictor: Predictor, form: TranslationForm, data: bytes, *, translate: bool = False, filename: str | None = None
+    predictor: Predictor,
+    form: TranslationForm,
+    data: bytes,
+    *,
+    translate: bool = False,
+    limit: TimeLimit = TimeLimit(),
+    filename: str | None = None,
 ) -> Transcript:
     """The transcript of the uploaded audio (in English when `translate`), its duration always set (unless a
     forwarding predictor's server leaves it out). `filename` tells a forwarded upload's format."""
     if forwards(predictor):
         return await _forwarded(predictor, form, data, translate=translate, filename=filename)
     last: Transcript | None = None
-    async for transcript in _transcripts(predictor, form, data, translate=translate):
+    async for transcript in _transcripts(predictor, form, data, translate=translate, limit=limit):
         last = transcript
     assert last is not None
     return last
@@ -171,7 +218,12 @@ def transcript_from(answer: Mapping[str, Any]) -> Transcript:
 
 
 async def transcript_events(
-    predictor: Predictor, form: TranslationForm, data: bytes, filename: str | None = None
+    predictor: Predictor,
+    form: TranslationForm,
+    data: bytes,
+    filename: str | None = None,
+    *,
+    limit: TimeLimit = TimeLimit(),
 ) -> AsyncIterator[BaseModel]:
     """`transcript.text.delta` as the transcript grows, then `transcript.text.done` with the whole text.
 
@@ -184,7 +236,7 @@ async def transcript_events(
             yield ForwardedEvent(**event)
         return
     last: Transcript | None = None
-    async for transcript in _transcripts(predictor, form, data, translate=False):
+    async for transcript in _transcripts(predictor, form, data, translate=False, limit=limit):
         deltas = [_delta(last, transcript)]
         if last is None and len(transcript.segments) > 1 and not _streams(predictor):
             deltas = [segment.text for segment in transcript.segments]

@@ -7,8 +7,10 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from openai.types.audio import Transcription, TranscriptionVerbose, Translation, TranslationVerbose
 from pydantic import BaseModel
 
 from modelport.audio import MEDIA_TYPES
@@ -17,10 +19,11 @@ from modelport.predictor import SpeechSignature, Task
 from modelport.protocol.audio import SpeechModelVoices, SpeechRequest, TranscriptionForm, TranslationForm, VoiceList
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
-from modelport.server.sse import sse_response
+from modelport.server.openapi import SPEECH_CONTENT, event_stream
+from modelport.server.sse import SELF_ENDING, sse_response
 from modelport.serving.speech import create_speech, speech_bytes, speech_events, streams, voice_aliases
 from modelport.serving.transcript_formats import render
-from modelport.serving.transcription import transcribe, transcript_events
+from modelport.serving.transcription import TimeLimit, transcribe, transcript_events
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,11 @@ async def _stream_body(first: bytes, rest: AsyncGenerator[bytes, None]) -> Async
             logger.exception("speech stream failed")
 
 
-@router.post("/v1/audio/speech", response_class=Response)
+@router.post(
+    "/v1/audio/speech",
+    response_class=Response,
+    responses={200: {"description": "The audio in `response_format`, or events.", "content": SPEECH_CONTENT}},
+)
 async def speech(
     request: SpeechRequest,
     registry: Annotated[Registry, Depends(get_registry)],
@@ -52,7 +59,7 @@ async def speech(
 ) -> Response:
     predictor = await predictor_for(registry, request.model, Task.SPEECH)
     if request.stream_format == "sse":
-        return await sse_response(speech_events(predictor, request, settings.voice_map))
+        return await sse_response(speech_events(predictor, request, settings.voice_map), SELF_ENDING)
     if streams(predictor):
         # The first piece is made before the status is sent, so a bad request still gets its 400.
         chunks = speech_bytes(predictor, request, settings.voice_map)
@@ -76,32 +83,78 @@ async def voices(
     return VoiceList(data=data)
 
 
+async def _read_upload(file: UploadFile) -> bytes:
+    """The uploaded bytes; the file is closed at once, even when the request is cancelled meanwhile (a large
+    upload is spooled to disk, and closing it then takes a thread that a cancelled request cannot start)."""
+    try:
+        return await file.read()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await file.close()
+
+
+def _time_limit(settings: Settings) -> TimeLimit:
+    return TimeLimit(settings.transcription_time_floor, settings.transcription_time_per_second)
+
+
 def _respond(body: BaseModel | str) -> Response:
     if isinstance(body, str):
         return PlainTextResponse(body)
     return JSONResponse(body.model_dump(exclude_none=True))
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=None,
+    responses={
+        200: {
+            "model": Transcription | TranscriptionVerbose,
+            "description": "json and verbose_json are JSON; text, srt and vtt plain text; `stream` events.",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                **event_stream("`transcript.text.delta` events, then one `transcript.text.done`."),
+            },
+        }
+    },
+)
 async def transcriptions(
     form: Annotated[TranscriptionForm, Form()],
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
     predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
+    limit = _time_limit(settings)
+    data = await _read_upload(file)
     if form.stream:
-        return await sse_response(transcript_events(predictor, form, await file.read(), file.filename))
-    transcript = await transcribe(predictor, form, await file.read(), filename=file.filename)
-    words = "word" in form.timestamp_granularities
-    return _respond(render(transcript, form.response_format, words=words, translation=False))
+        return await sse_response(transcript_events(predictor, form, data, file.filename, limit=limit), SELF_ENDING)
+    transcript = await transcribe(predictor, form, data, limit=limit, filename=file.filename)
+    granularities = form.timestamp_granularities
+    words = "word" in granularities
+    segments = not granularities or "segment" in granularities
+    return _respond(render(transcript, form.response_format, words=words, translation=False, segments=segments))
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=None,
+    responses={
+        200: {
+            "model": Translation | TranslationVerbose,
+            "description": "json and verbose_json are JSON; text, srt and vtt plain text.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def translations(
     form: Annotated[TranslationForm, Form()],
     file: Annotated[UploadFile, File()],
     registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
     predictor = await predictor_for(registry, form.model, Task.TRANSCRIPTION)
-    transcript = await transcribe(predictor, form, await file.read(), translate=True, filename=file.filename)
+    data = await _read_upload(file)
+    transcript = await transcribe(
+        predictor, form, data, translate=True, limit=_time_limit(settings), filename=file.filename
+    )
     return _respond(render(transcript, form.response_format, words=False, translation=True))

@@ -12,13 +12,24 @@ from modelport.predictor import Task
 from modelport.protocol.chat import ChatCompletionRequest
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
+from modelport.server.openapi import event_stream
 from modelport.server.sse import sse_response
 from modelport.serving.voice import VoiceChat
 
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses={
+        200: {
+            "model": ChatCompletion,
+            "description": "The completion, or with `stream: true` its chunks as events.",
+            "content": event_stream("`chat.completion.chunk` events, then `data: [DONE]`."),
+        }
+    },
+)
 async def create_chat_completion(
     request: ChatCompletionRequest, registry: Annotated[Registry, Depends(get_registry)], http: Request
 ) -> ChatCompletion | StreamingResponse:

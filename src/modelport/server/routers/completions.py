@@ -12,13 +12,24 @@ from modelport.predictor import Task
 from modelport.protocol.completions import CompletionRequest
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
+from modelport.server.openapi import event_stream
 from modelport.server.sse import sse_response
 from modelport.serving.completions import complete, completion_chunks
 
 router = APIRouter()
 
 
-@router.post("/v1/completions", response_model=None)
+@router.post(
+    "/v1/completions",
+    response_model=None,
+    responses={
+        200: {
+            "model": Completion,
+            "description": "The completion, or with `stream: true` its chunks as events.",
+            "content": event_stream("`text_completion` events, then `data: [DONE]`."),
+        }
+    },
+)
 async def create_completion(
     request: CompletionRequest, registry: Annotated[Registry, Depends(get_registry)]
 ) -> Completion | StreamingResponse:
