@@ -1,6 +1,6 @@
 """Debian's Chromium driven by Playwright (no browser is downloaded), kept off every host but 127.0.0.1.
 
-One browser serves the session; each test gets a fresh context and page. Every request the page makes to
+One browser serves the test module; each test gets a fresh context and page. Every request the page makes to
 another host is refused and fails the test, and each test leaves a screenshot in `test-artifacts/playground/`.
 """
 
@@ -39,13 +39,15 @@ TIMEOUT_MS = 180_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs its own event loop, which must be gone before the
+# async tests of other modules start theirs (with it alive, anyio's runner finds a closed loop).
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         # Shown in the summary (pytest -ra). `make test` installs Chromium where it can (root with apt-get).

@@ -50,24 +50,26 @@ def locked_server() -> Iterator[LiveServer]:
 def open_tab(page: Page, server: LiveServer, tab: str) -> Locator:
     """Open the page on `tab`; returns its panel."""
     page.goto(f"{server.url}/")
-    page.get_by_role("tab", name=tab).click()
-    expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name=tab, exact=True).click()
+    expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
     return page.get_by_role("tabpanel")
 
 
 def test_first_view_lists_a_tab_per_capability(page: Page, server: LiveServer) -> None:
     page.goto(f"{server.url}/")
     tabs = page.get_by_role("tab")
-    expect(tabs).to_have_text(["Chat", "Embeddings", "Speech", "Transcription"])
+    # The examples and built-ins served here cover every capability: voice chat (chat, speech and
+    # transcription models) and images (the `patterns` example) included.
+    expect(tabs).to_have_text(["Chat", "Embeddings", "Speech", "Transcription", "Voice chat", "Images"])
     expect(page.get_by_role("status")).to_contain_text("models on this server")
     # The chat model list holds the chat models only.
     options = page.locator("#chat-model option").all_text_contents()
     assert {"echo", "echo-1", "shout"} <= set(options)
     assert "hash-embed" not in options
     # Keyboard: arrows move along the tabs and show their panels.
-    page.get_by_role("tab", name="Chat").focus()
+    page.get_by_role("tab", name="Chat", exact=True).focus()
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("tab", name="Embeddings")).to_be_focused()
+    expect(page.get_by_role("tab", name="Embeddings", exact=True)).to_be_focused()
     expect(page.locator("#panel-embeddings")).to_be_visible()
     expect(page.locator("#panel-chat")).to_be_hidden()
     page.keyboard.press("ArrowLeft")
@@ -303,7 +305,7 @@ def test_api_key_prompt(page: Page, locked_server: LiveServer) -> None:
     expect(dialog).to_contain_text("Incorrect API key provided.")
     dialog.get_by_label("Key").fill(API_KEY)
     dialog.get_by_role("button", name="Use this key").click()
-    expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('modelport-api-key')") == API_KEY
     # Requests carry it from then on.
     page.get_by_label("Message").fill("keyed hello")
@@ -341,10 +343,10 @@ def _sse(events: list[dict[str, object]], done: bool) -> str:
 
 
 def test_voice_chat_and_image_tabs_follow_openai_shapes(page: Page, server: LiveServer) -> None:
-    """Audio chat and images are not served here yet: the server's answers are stood in for in the browser,
-    in OpenAI's shapes, with real speech from the built-in voice, to check what the two tabs send and show."""
+    """The server's answers are stood in for in the browser, in OpenAI's shapes, with real speech from the
+    built-in voice, to check exactly what the two tabs send and how they show what comes back."""
     models = httpx.get(f"{server.v1}/models").json()
-    models["data"].append({"id": "pictures", "object": "model", "created": 0, "owned_by": "test", "task": "image"})
+    image_model = next(model["id"] for model in models["data"] if model.get("task") == "image")
     schema = httpx.get(f"{server.url}/openapi.json").json()
     schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]["transcription_model"] = {"type": "string"}
     spoken = httpx.post(
@@ -396,14 +398,14 @@ def test_voice_chat_and_image_tabs_follow_openai_shapes(page: Page, server: Live
     assert part["input_audio"]["format"] == "webm"
     assert base64.b64decode(part["input_audio"]["data"]).startswith(b"\x1a\x45\xdf\xa3")  # a WebM file
 
-    page.get_by_role("tab", name="Images").click()
+    page.get_by_role("tab", name="Images", exact=True).click()
     panel = page.get_by_role("tabpanel")
     panel.get_by_label("Seed").fill("3")
     panel.get_by_role("button", name="Generate").click()
     expect(panel.locator("#image-caption")).to_have_text("Final image")
     assert page.evaluate("document.getElementById('image-output').naturalWidth") == 2
     assert sent["/v1/images/generations"] == {
-        "model": "pictures",
+        "model": image_model,
         "prompt": "A lighthouse on a rocky shore at sunset",
         "size": "512x512",
         "seed": 3,

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from modelport.audio import MEDIA_TYPES
+from modelport.server.errors import is_anthropic_route
 
 ERROR_SCHEMA = "ErrorResponse"
 
@@ -32,6 +33,22 @@ _ERROR_BODY: dict[str, Any] = {
                 "code": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             },
         }
+    },
+}
+
+ANTHROPIC_ERROR_SCHEMA = "AnthropicErrorResponse"
+
+_ANTHROPIC_ERROR_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": "Anthropic's error body, on the /v1/messages routes.",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
     },
 }
 
@@ -87,15 +104,20 @@ def refine(schema: dict[str, Any]) -> None:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     components[ERROR_SCHEMA] = _ERROR_BODY
-    reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+    components[ANTHROPIC_ERROR_SCHEMA] = _ANTHROPIC_ERROR_BODY
     for path, operations in schema.get("paths", {}).items():
+        # Each API answers errors in its own shape (server/errors.py chooses by the same route test).
+        name = ANTHROPIC_ERROR_SCHEMA if is_anthropic_route(path) else ERROR_SCHEMA
+        reference = {"$ref": f"#/components/schemas/{name}"}
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            # A query parameter can be invalid too: such a GET may answer 400.
+            queried = any(p.get("in") == "query" for p in operation.get("parameters", ()))
             for status, description in _ERRORS.items():
                 if status in _OPEN and not path.startswith("/v1/"):
                     continue
-                if status in _NO_BODY and method == "get":
+                if status in _NO_BODY and method == "get" and not (status == "400" and queried):
                     continue
                 if status == "404" and method == "get" and "{" not in path:
                     continue
