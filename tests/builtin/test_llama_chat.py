@@ -369,13 +369,15 @@ def test_a_client_that_gives_up_frees_a_non_streaming_slot(
     server, registry = chat_server
     engine = engine_of(registry)
     generations: list[Any] = []
-    submit = engine.submit
+    submit_all = engine.submit_all
 
+    # A chat request queues its choices together through `submit_all`.
     def recording(*args: Any, **kwargs: Any) -> Any:
-        generations.append(submit(*args, **kwargs))
-        return generations[-1]
+        submitted = submit_all(*args, **kwargs)
+        generations.extend(submitted)
+        return submitted
 
-    monkeypatch.setattr(engine, "submit", recording)
+    monkeypatch.setattr(engine, "submit_all", recording)
     body = {"model": MODEL, "messages": COUNTING, "max_tokens": 1000, "temperature": 0}
     with httpx.Client(base_url=server.url, timeout=httpx.Timeout(60, read=2)) as http:
         with pytest.raises(httpx.ReadTimeout):
