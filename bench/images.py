@@ -20,52 +20,24 @@ import importlib.util
 import io
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from served import modelport_server
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 PROMPT = "a lighthouse on a cliff at dawn"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server(pipeline: Path, threads: int) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--log-level", "warning"]
-    command += ["--builtin", "images", "--image-model", f"bench={pipeline}", "--image-threads", str(threads)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def server(pipeline: Path, threads: int) -> AbstractContextManager[str]:
+    return modelport_server(
+        "--builtin", "images", "--image-model", f"bench={pipeline}", "--image-threads", str(threads)
+    )
 
 
 def in_process(pipeline_dir: Path, threads: int) -> Any:

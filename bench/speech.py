@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import av
 import httpx
+from served import modelport_server
 
 from modelport.audio import decode_audio
 from modelport.builtin.whisper import base_model_files
@@ -46,36 +44,8 @@ FOUR_SENTENCES = (
 BEAM_SIZE = 5  # the built-in's default
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def server() -> AbstractContextManager[str]:
+    return modelport_server()
 
 
 def seconds_of(data: bytes) -> float:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 import httpx
+from served import modelport_server
 
 ANSWER_REQUEST = (
     "Describe a walk along the beach at sunset in exactly four sentences of about twelve words each. "
@@ -48,36 +45,8 @@ TURNS = [
 SPOKEN = {"voice": "alloy", "format": "mp3"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server(*options: str) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "modelport", "serve", "--builtin", "chat", "--builtin", "speech"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--log-level", "warning", *options], stdout=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def server(*options: str) -> AbstractContextManager[str]:
+    return modelport_server("--builtin", "chat", "--builtin", "speech", *options)
 
 
 def answer_request(stream: bool) -> dict[str, Any]:
