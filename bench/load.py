@@ -218,7 +218,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
-    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--access-log", "false"]
+    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--no-access-log"]
     for extra in ("chat", "embeddings", "speech"):
         command += ["--builtin", extra]
     server = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.DEVNULL)
