@@ -172,6 +172,15 @@ async def run_load(base: str, clients: int, seconds: float, audio: bytes) -> dic
     return tallies
 
 
+async def warm_up(base: str, audio: bytes) -> None:
+    """One request of each kind, so that every model is loaded before memory is first read: the goal is about
+    what the load leaves behind, not about models loading on their first request."""
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as client:
+        for call in (lambda c: chat(c, True), lambda c: chat(c, False), embeddings, speech):
+            await call(client)
+        await transcription(client, audio)
+
+
 async def run_burst(base: str, size: int) -> Tally:
     tally = Tally()
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
@@ -238,6 +247,7 @@ def main() -> None:
             json={"model": "hibari", "voice": "heart", "input": "Hello, how are you today?", "response_format": "wav"},
             timeout=TIMEOUT,
         ).content
+        asyncio.run(warm_up(base, audio))
         before = resident_mb(server.pid)
         print(f"load: {args.clients} clients for {args.seconds:g} s; load average {os.getloadavg()[0]:.2f}")
         tallies = asyncio.run(run_load(base, args.clients, args.seconds, audio))
