@@ -190,11 +190,26 @@ class LlamaChat:
             logprobs=(top_logprobs or 0) if logprobs else None, grammar=grammar,
         )  # fmt: skip
         # Each choice draws its own sample; with a seed, choice i uses seed + i, so the set is reproducible.
-        generations = self.engine.submit_all(
-            prompt, [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
-        )
+        choice_params = [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
+        generations = self.engine.submit_all(prompt, choice_params)
+        answered = tooling.answered_calls([dict(m) for m in messages]) if mode == "auto" else []
+        answer = self._answer_schema(response_format)
+        retry = None
+        if answered and answer is not None:
+            # A call the conversation already has the result of, when the answer has a format: the model is
+            # done calling and means to answer, so it answers again under the format's grammar alone. (With
+            # no format, a grammar that only bars a call's opening made this model write nonsense instead.)
+            answer_grammar = tooling.schema_grammar(answer)
+
+            def retry(index: int) -> Generation:
+                assert self.engine is not None
+                generation = self.engine.submit(prompt, replace(choice_params[index], grammar=answer_grammar))
+                generations.append(generation)
+                return generation
+
         choices = [
-            self._choice(i, generation, mode, names, parallel=parallel) for i, generation in enumerate(generations)
+            self._choice(i, generation, mode, names, parallel=parallel, answered=answered, retry=retry)
+            for i, generation in enumerate(generations)
         ]
         usage = CompletionUsage(prompt_tokens=len(prompt), completion_tokens=0, total_tokens=len(prompt))
         cached: list[int] = []
@@ -222,12 +237,16 @@ class LlamaChat:
         names: list[str],
         *,
         parallel: bool,
+        answered: list[tuple[str, Any]] | None = None,
+        retry: Callable[[int], Generation] | None = None,
     ) -> AsyncIterator[ChatCompletionChunk]:
         """One choice's chunks. Output that may be a tool call is held back; once a call's name is known it
         streams as OpenAI's deltas, and output that turns out not to be one is sent as text. Generation
-        stops as soon as the calls are complete: what the model would write after them is not sent."""
+        stops as soon as the calls are complete: what the model would write after them is not sent. Output
+        that opens by repeating a call already answered is dropped and, given `retry`, generated again as
+        the answer."""
         held = ""
-        calls = tooling.ToolCallStream(names, parallel=parallel) if mode != "none" else None
+        calls = tooling.ToolCallStream(names, parallel=parallel, answered=answered) if mode != "none" else None
         deciding = calls is not None
         async for event in generation.events():
             text = event.text
@@ -235,6 +254,11 @@ class LlamaChat:
                 held, text = held + text, ""
                 for delta in calls.feed(event.text):
                     yield _tool_call_chunk(index, delta)
+                if calls.repeats_answered and retry is not None:
+                    generation.cancel()
+                    async for chunk in self._choice(index, retry(index), "none", names, parallel=parallel):
+                        yield chunk
+                    return
                 if calls.started:
                     if event.finish_reason is None and calls.finished:
                         generation.cancel()

@@ -138,6 +138,26 @@ def tool_call_grammar(
     return f"root ::= ( {calls} ) | answer-root\n{call_json}\n{answer_json}"
 
 
+def answered_calls(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The (name, arguments) of each call made since the last user message whose result a tool message gives."""
+    start = max((i + 1 for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    results = {m.get("tool_call_id") for m in messages[start:] if m.get("role") == "tool"}
+    answered = []
+    for message in messages[start:]:
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or call.get("id") not in results:
+                continue
+            if not isinstance(function.get("arguments"), str):
+                continue
+            try:
+                arguments: Any = json.loads(function["arguments"])
+            except json.JSONDecodeError:
+                arguments = function["arguments"]
+            answered.append((str(function.get("name")), arguments))
+    return answered
+
+
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
@@ -157,6 +177,7 @@ def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
     else:
         return None
     calls = []
+    seen: list[tuple[str, Any]] = []
     for body in bodies:
         try:
             value = json.loads(body)
@@ -165,6 +186,9 @@ def parse_tool_calls(text: str, names: list[str]) -> list[ToolCall] | None:
         if not isinstance(value, dict) or value.get("name") not in names:
             return None
         arguments = value.get("arguments", value.get("parameters", {}))
+        if (value["name"], arguments) in seen:
+            break  # a repeat ends the calls, as in `ToolCallStream`
+        seen.append((value["name"], arguments))
         arguments_text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
         calls.append(ToolCall(id=new_call_id(), name=value["name"], arguments=arguments_text))
     return calls or None
@@ -201,11 +225,15 @@ def could_be_tool_call(text: str) -> bool:
 # The start of a call, up to the arguments object: in the trained tags, or (under `auto`) as bare or fenced
 # JSON. A call shaped otherwise (arguments first, a "parameters" key) is parsed whole at the end instead.
 _HEADER = re.compile(
-    r'\s*(?:<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
+    r'\s*(<tool_call>|```(?:json)?)?\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*(?=\{)'
 )
-# Between two calls: the end of one (its object's brace, the closing tag or fence), then the next one's
-# opening: the tag, a fence or a bare object.
-_NEXT = re.compile(r"\s*\}?\s*(?:</tool_call>|```)?\s*(?=<tool_call>|```|\{)")
+# Between two calls: the end of one (its object's brace, then the closing tag or fence that matches how it
+# opened), then the next one's opening: the tag, a fence or a bare object. The end is atomic: a closing
+# fence is never given back to be read as the next call's opening one.
+_NEXT = {
+    opener: re.compile(rf"(?>\s*\}}?\s*{closing})\s*(?=<tool_call>|```|\{{)")
+    for opener, closing in (("<tool_call>", "(?:</tool_call>)?"), ("```", "(?:```)?"), ("", ""))
+}
 
 
 def _may_open_another(gap: str) -> bool:
@@ -228,11 +256,24 @@ class ToolCallStream:
     arguments stream as they are generated, and a JSON scanner finds where the object ends, after which a
     further `<tool_call>` starts the next call. Text that never starts a call yields nothing: the caller
     decides what it was once the output is whole. `finished` tells when the calls are over (after the first
-    one unless `parallel`; else once what follows a call cannot open another), so generation can stop.
+    one unless `parallel`; else once what follows a call cannot open another, or once a call repeats an
+    earlier one), so generation can stop.
+
+    Small models under `auto` often write the same call again and again until the token limit, or call again
+    for a result the conversation already holds. A call with the same name and arguments as one before it in
+    the same output, or as one `answered` (made and given its result since the user last spoke), asks for
+    nothing new, so it ends the calls and is dropped: a call whose name was already called is held back
+    until its arguments are whole, to tell whether it is such a repeat. `repeats_answered` tells the caller
+    that the output opened with an answered call, so it has no calls at all.
     """
 
-    def __init__(self, names: list[str], *, parallel: bool = True) -> None:
+    def __init__(
+        self, names: list[str], *, parallel: bool = True, answered: list[tuple[str, Any]] | None = None
+    ) -> None:
         self.names = names
+        self._answered = answered or []
+        self.repeats_answered = False
+        """Whether the output opened with a call the conversation already holds the result of."""
         self.parallel = parallel
         self.calls = 0
         self._buffer = ""
@@ -240,6 +281,12 @@ class ToolCallStream:
         self._depth = 0
         self._in_string = False
         self._escaped = False
+        self._done: list[tuple[str, Any]] = []  # (name, arguments) of each whole call
+        self._current: tuple[str, str] | None = None  # the open call's name and arguments so far
+        self._held: list[ToolCallDelta] | None = None  # the open call's deltas, while it may be a repeat
+        self._repeated = False
+        self._gap = False  # a call has ended and the end of it is still in the buffer
+        self._opener = ""  # how the last call opened, so its end is known
 
     @property
     def started(self) -> bool:
@@ -248,37 +295,71 @@ class ToolCallStream:
     @property
     def finished(self) -> bool:
         """Whether the last call's arguments have ended and no further call can follow."""
+        if self._repeated:
+            return True
         if not self.started or self._in_arguments:
             return False
-        return not self.parallel or not _may_open_another(self._buffer)
+        if not self.parallel:
+            return True
+        return not (_may_open_another(self._buffer) if self._gap else could_be_tool_call(self._buffer))
 
     def feed(self, text: str) -> list[ToolCallDelta]:
+        if self._repeated:
+            return []
         self._buffer += text
         deltas: list[ToolCallDelta] = []
         while True:
             if self._in_arguments:
                 fragment = self._scan_arguments()
                 if fragment:
-                    deltas.append(ToolCallDelta(self.calls - 1, fragment))
+                    self._emit(deltas, ToolCallDelta(self.calls - 1, fragment))
                 if self._in_arguments:
+                    return deltas
+                self._close_call(deltas)
+                if self._repeated:
                     return deltas
             header = self._header()
             if header is None:
                 return deltas
-            deltas.append(header)
+            self._emit(deltas, header)
+
+    def _emit(self, deltas: list[ToolCallDelta], delta: ToolCallDelta) -> None:
+        assert self._current is not None
+        if delta.id is None:
+            self._current = (self._current[0], self._current[1] + delta.arguments)
+        (deltas if self._held is None else self._held).append(delta)
+
+    def _close_call(self, deltas: list[ToolCallDelta]) -> None:
+        """Records the call whose arguments just ended; a repeat of an earlier call ends the calls."""
+        assert self._current is not None
+        name, text = self._current
+        try:
+            arguments: Any = json.loads(text)
+        except json.JSONDecodeError:
+            arguments = text
+        if (name, arguments) in self._done or (name, arguments) in self._answered:
+            self.repeats_answered = not self._done
+            self._repeated = True
+            self.calls -= 1
+        else:
+            self._done.append((name, arguments))
+            deltas.extend(self._held or ())
+        self._current, self._held = None, None
+        self._gap = True
 
     def _header(self) -> ToolCallDelta | None:
-        if self.started:
+        if self._gap:
             # Between calls: only the end of the last one and the start of the next one may follow.
-            gap = _NEXT.match(self._buffer)
+            gap = _NEXT[self._opener].match(self._buffer)
             if gap is None:
                 return None
             self._buffer = self._buffer[gap.end() :]
+            self._gap = False
         match = _HEADER.match(self._buffer)
         if match is None:
             return None
         try:
-            name = json.loads(f'"{match.group(1)}"')
+            name = json.loads(f'"{match.group(2)}"')
         except json.JSONDecodeError:
             return None
         if name not in self.names:
@@ -286,6 +367,11 @@ class ToolCallStream:
         self._buffer = self._buffer[match.end() :]
         self._in_arguments = True
         self.calls += 1
+        self._current = (name, "")
+        opener = match.group(1) or ""
+        self._opener = "```" if opener.startswith("```") else opener
+        if any(done == name for done, _ in self._done + self._answered):
+            self._held = []
         return ToolCallDelta(self.calls - 1, "", id=new_call_id(), name=name)
 
     def _scan_arguments(self) -> str:

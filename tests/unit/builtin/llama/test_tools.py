@@ -260,5 +260,48 @@ def test_stream_knows_when_the_calls_are_over(text: str, parallel: bool, finishe
     ids=["bare", "fenced"],
 )
 def test_stream_reads_several_untagged_calls_in_a_row(text: str) -> None:
-    for piece in (1, 5, len(text)):
+    for piece in range(1, len(text) + 1):
         assert stream_calls(text, piece)[0] == [("get_weather", '{"city": "Oslo"}'), ("get_time", "{}")]
+
+
+REPEATS = '{"name": "get_weather", "arguments": {"city": "Paris"}}\n' * 3 + '{"name": "get_weather", "argu'
+
+
+@pytest.mark.parametrize("piece", [1, 4, len(REPEATS)])
+def test_a_repeated_call_ends_the_calls_and_is_dropped(piece: int) -> None:
+    # What the built-in model writes under `auto` at temperature 0: the same call until the token limit.
+    stream = tools.ToolCallStream(["get_weather"])
+    deltas = [d for start in range(0, len(REPEATS), piece) for d in stream.feed(REPEATS[start : start + piece])]
+    assert stream.finished
+    assert stream.calls == 1
+    assert {d.index for d in deltas} == {0}
+    assert "".join(d.arguments for d in deltas) == '{"city": "Paris"}'
+
+
+def test_a_call_to_the_same_tool_with_other_arguments_is_held_then_sent() -> None:
+    text = (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Tokyo"}}\n</tool_call>'
+    )
+    stream = tools.ToolCallStream(["get_weather"])
+    middle = text.index("Tokyo")  # inside the second call's arguments
+    first = stream.feed(text[:middle])
+    assert stream.calls == 2
+    assert {d.index for d in first} == {0}  # the second call is held while it may be a repeat
+    rest = stream.feed(text[middle:])
+    assert rest[0].index == 1
+    assert rest[0].name == "get_weather"
+    assert "".join(d.arguments for d in rest) == '{"city": "Tokyo"}'
+    assert not stream.finished  # a third call may still follow
+    for piece in (1, 9, len(text)):
+        assert stream_calls(text, piece)[0] == [
+            ("get_weather", '{"city": "Paris"}'),
+            ("get_weather", '{"city": "Tokyo"}'),
+        ]
+
+
+def test_parse_drops_a_repeated_call_and_what_follows() -> None:
+    text = '{"name": "get_weather", "arguments": {"city": "Paris"}}\n' * 2
+    calls = tools.parse_tool_calls("<tool_call>" + text.replace("\n", "</tool_call>\n<tool_call>"), ["get_weather"])
+    assert calls is not None
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", '{"city": "Paris"}')]
