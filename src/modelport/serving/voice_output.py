@@ -1,7 +1,8 @@
 """Audio out of chat: each choice's answer spoken by a speech model into one audio file.
 
-Streamed, a choice's text goes out as `delta.audio.transcript` pieces while each complete sentence is
-spoken as soon as it is written, so the first audio arrives while the rest of the answer is generated.
+Streamed, a choice's text goes out as `delta.audio.transcript` pieces while each complete sentence (the
+first clause, for the first piece) is spoken as soon as it is written, so the first audio arrives while
+the rest of the answer is generated.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ OUTPUT_FORMATS: dict[str, AudioFormat] = {
 
 # Where a sentence ends: . ! ? or an ellipsis (and any closing quote or bracket) before a space, or a line break.
 _SENTENCE_END = re.compile("(?<=[.!?\u2026])[\"')\\]\u201d\u2019]*\\s+|\\n+")
+# Where a clause ends: a comma, semicolon, colon or dash before a space. The first piece of a streamed answer
+# may end there, once it has a few words: its audio then starts after a clause, not a whole sentence, and
+# the rest is spoken while it plays. Fewer words than that sound clipped.
+_CLAUSE_END = re.compile("(?<=[,;:\u2014])\\s+")
+_FIRST_PIECE_WORDS = 4
 _SILENCE_SECONDS = 0.1
 
 
@@ -65,6 +71,19 @@ def _pieces(text: str) -> list[str]:
         if sentence:
             pieces.append(sentence)
     return pieces
+
+
+def ready_to_speak(pending: str, *, first: bool) -> int:
+    """How much of a streamed answer's unspoken text can go to the speech model now: up to its last
+    complete sentence, or, for the answer's first piece, up to its first clause of a few words."""
+    ends = [match.end() for match in _SENTENCE_END.finditer(pending)]
+    if ends:
+        return ends[-1]
+    if first:
+        for match in _CLAUSE_END.finditer(pending):
+            if len(pending[: match.end()].split()) >= _FIRST_PIECE_WORDS:
+                return match.end()
+    return 0
 
 
 class Speaker:
@@ -149,6 +168,7 @@ class _ChoiceVoice:
         self._speaker = Speaker(output)
         self._sentences: asyncio.Queue[str | None] = asyncio.Queue()
         self._pending = ""
+        self._queued = False  # whether a piece has gone to the speaker yet
         self._transcript: list[str] = []
         self._envelope: ChatCompletionChunk | None = None
         self._finish_chunk: Any = None
@@ -165,10 +185,11 @@ class _ChoiceVoice:
     def add_text(self, text: str) -> None:
         self._transcript.append(text)
         self._pending += text
-        ends = [match.end() for match in _SENTENCE_END.finditer(self._pending)]
-        if ends:
-            sentences, self._pending = self._pending[: ends[-1]].strip(), self._pending[ends[-1] :]
+        end = ready_to_speak(self._pending, first=not self._queued)
+        if end:
+            sentences, self._pending = self._pending[:end].strip(), self._pending[end:]
             if sentences:
+                self._queued = True
                 self._sentences.put_nowait(sentences)
 
     def finish(self, finish_chunk: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from modelport.errors import InvalidRequestError
 from modelport.protocol.audio import MAX_SPEECH_INPUT
 from modelport.serving.voice_input import TranscriptCache
-from modelport.serving.voice_output import _pieces
+from modelport.serving.voice_output import _pieces, ready_to_speak
 from modelport.serving.voice_store import AudioStore
 
 
@@ -62,3 +62,18 @@ def test_pieces_are_sentences_under_the_speech_limit() -> None:
     pieces = _pieces(long)
     assert all(len(piece) <= MAX_SPEECH_INPUT for piece in pieces)
     assert " ".join(pieces) == long
+
+
+@pytest.mark.parametrize(
+    ("pending", "first", "ready"),
+    [
+        ("As the sun sets, the beach", True, "As the sun sets, "),  # the first piece: a clause of four words
+        ("As the sun sets, the beach", False, ""),  # later pieces: whole sentences only
+        ("Yes, it is", True, ""),  # a clause of one word would sound clipped
+        ("It is late. The sun sets, slowly", True, "It is late. "),  # a whole sentence wins
+        ("One. Two. Thr", False, "One. Two. "),
+        ("The waves roll in; the tide", True, "The waves roll in; "),
+    ],
+)
+def test_what_is_ready_to_speak(pending: str, first: bool, ready: str) -> None:
+    assert pending[: ready_to_speak(pending, first=first)] == ready
