@@ -5,7 +5,9 @@
    third.
 2. A 10-turn spoken conversation that sends every earlier recording again with each turn (as clients of
    audio chat models do): the server time of each turn with the transcript cache and without it
-   (`--transcript-cache-size 0`). Goal: with the cache, the tenth turn costs no more than the first.
+   (`--transcript-cache-size 0`). Goal: with the cache, the tenth turn costs no more than the first. The
+   assistant's answers in the history are fixed and each turn generates one token, so that a turn's time
+   is the cost of its input and not the length of the answer it happened to get.
 
     .venv/bin/python bench/voice_chat.py [--runs 3]
 
@@ -41,6 +43,20 @@ TURNS = [
     "Is it easy to get there by train?",
     "What should I pack for the evenings?",
     "Thank you, please sum up the plan in one sentence.",
+]
+# The assistant's side of the conversation, fixed: with the model's own answers, a turn's time would also
+# measure how long that turn's answer happened to be, which has nothing to do with the re-sent recordings.
+ANSWERS = [
+    "Gladly. Where in the mountains would you like to go?",
+    "Early October is a fine time, with few crowds.",
+    "Then valley trails and ridge walks will suit you.",
+    "Light hiking boots with a good grip.",
+    "Mild days and cold nights; rain is possible.",
+    "A small cabin gives you more quiet and a kitchen.",
+    "Then a cabin with a kitchen is the right choice.",
+    "Yes, most valleys have a station nearby.",
+    "A warm fleece, a hat and a rain jacket.",
+    "Three days of valley walks from a cabin you reach by train.",
 ]
 SPOKEN = {"voice": "alloy", "format": "mp3"}
 
@@ -111,18 +127,21 @@ def recordings(http: httpx.Client) -> list[str]:
 
 
 def conversation(http: httpx.Client, spoken: list[str]) -> list[float]:
-    """Seconds per turn: each turn sends every earlier recording again, and the earlier answers as text."""
+    """Seconds per turn: each turn sends every earlier recording again, and the earlier answers as text.
+
+    Each turn generates one token: what a turn costs then is its input (the recordings, their transcripts,
+    the prompt), which is what the cache is about, and not the length of an answer."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a travel agent. Answer briefly."}]
     times = []
-    for recording in spoken:
+    for recording, answer in zip(spoken, ANSWERS, strict=True):
         part = {"type": "input_audio", "input_audio": {"data": recording, "format": "mp3"}}
         messages.append({"role": "user", "content": [part]})
-        body = {"model": "qwen2.5-coder-0.5b-instruct", "messages": messages, "temperature": 0, "max_tokens": 24}
+        body = {"model": "qwen2.5-coder-0.5b-instruct", "messages": messages, "temperature": 0, "max_tokens": 1}
         start = time.perf_counter()
         response = http.post("/v1/chat/completions", json=body)
         response.raise_for_status()
         times.append(time.perf_counter() - start)
-        messages.append({"role": "assistant", "content": response.json()["choices"][0]["message"]["content"]})
+        messages.append({"role": "assistant", "content": answer})
     return times
 
 
