@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TARGETS ?=
 # llama-cpp-python builds llama.cpp from source; its multimodal part is not used.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
-EXTRAS := test,chat,embeddings,embeddings-use,embeddings-e5,speech,piper,images
+EXTRAS := test,chat,embeddings,embeddings-use,embeddings-e5,speech,piper,images,ray
 
 .PHONY: serve test install lint typecheck unit upgrade clean browser
 

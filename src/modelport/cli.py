@@ -1,4 +1,4 @@
-"""The `modelport` command: `serve` models over HTTP, or list what `models` a target holds."""
+"""The `modelport` command: `serve` models over HTTP, `deploy` them on Ray Serve, or list a target's `models`."""
 
 from __future__ import annotations
 
@@ -75,6 +75,51 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting_options(serve)
     serve.add_argument("--config", metavar="FILE", help="a TOML file of settings (also MODELPORT_CONFIG)")
 
+    deploy = commands.add_parser(
+        "deploy",
+        help="serve models over HTTP, each a Ray Serve deployment (`deploy status`, `deploy shutdown` manage it)",
+        description="Deploy each model on Ray Serve (a local Ray bound to 127.0.0.1, or --ray-address) and serve "
+        "them through the same OpenAI API as `modelport serve`, on --host and --port. `modelport deploy status` "
+        "lists the deployments and their replicas; `modelport deploy shutdown` deletes them (both with "
+        "--ray-address, default `auto`: the running cluster). Needs the `ray` extra.",
+    )
+    deploy.add_argument(
+        "targets", nargs="*", metavar="TARGET", help=f"{fields['targets'].description} Or `status`, `shutdown`."
+    )
+    deploy.add_argument(
+        "--config",
+        dest="deploy_config",
+        metavar="FILE",
+        help="a deploy.toml: [defaults] for every model and [models.NAME] for one, with num_replicas or "
+        "[models.NAME.autoscaling] (min_replicas, max_replicas, target_ongoing_requests, upscale_delay_s, "
+        "downscale_delay_s), ray_actor_options (num_cpus, fractions allowed; num_gpus; memory), "
+        "max_ongoing_requests and max_queued_requests (default: 1 replica of 0.1 CPU)",
+    )
+    deploy.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="an existing Ray cluster (say, auto or 10.0.0.5:6379); default: start a local Ray on 127.0.0.1",
+    )
+    deploy.add_argument(
+        "--deploy-timeout", type=float, default=600.0, metavar="SECONDS", help="how long replicas may take to start"
+    )
+    deploy.add_argument(
+        "--builtin",
+        dest="builtins",
+        action="append",
+        metavar="NAME",
+        help=f"{fields['builtins'].description} Repeatable.",
+    )
+    deploy.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        metavar="KEY",
+        help=f"{fields['api_keys'].description} Repeatable.",
+    )
+    _add_setting_options(deploy)
+    deploy.add_argument("--settings", dest="config", metavar="FILE", help="a TOML file of `modelport serve` settings")
+
     listing = commands.add_parser("models", help="check and list the models a target holds, without serving")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help=fields["targets"].description)
     listing.add_argument(
@@ -123,6 +168,15 @@ def _describe(spec: ModelSpec) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    deploying = {"ray_address": None, "deploy_config": None, "deploy_timeout": None}
+    for key in deploying:
+        deploying[key] = getattr(args, key, None)
+        if hasattr(args, key):
+            delattr(args, key)
+    if args.command == "deploy" and args.targets and args.targets[0] in ("status", "shutdown"):
+        from modelport.ray.command import manage
+
+        return manage(args.targets[0], deploying["ray_address"])
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     if not overrides.get("targets"):
         overrides.pop("targets", None)
@@ -138,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for predictor in registry:
             print(_describe(predictor.spec))
         return 0
+    if args.command == "deploy":
+        from modelport.ray.command import run_deploy
+
+        return run_deploy(registry, settings, **deploying)
     return _serve(registry, settings)
 
 

@@ -1,0 +1,73 @@
+"""What only Ray Serve does: several replicas of a model, back-pressure, and a replica that dies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from live_server import LiveServer
+
+# A replica restart on a loaded machine takes a while.
+RECOVERY_TIMEOUT = 300.0
+
+
+@pytest.fixture(scope="module")
+def http(ray_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=ray_server.url, timeout=120) as raw:
+        yield raw
+
+
+def _chat(http: httpx.Client, model: str, text: str = "hi") -> httpx.Response:
+    return http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]})
+
+
+def test_two_replicas_both_answer(http: httpx.Client) -> None:
+    seen = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < 2 and time.monotonic() < deadline:
+        response = _chat(http, "whoami")
+        assert response.status_code == 200, response.text
+        seen.add(response.json()["choices"][0]["message"]["content"])
+    assert len(seen) == 2, seen
+
+
+def test_full_queue_is_429_with_retry_after(ray_server: LiveServer) -> None:
+    # `slow` runs one request and queues one: of four at once, the ones that find the queue full get 429.
+    body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "delay": 3.0}
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=ray_server.url, timeout=120) as client:
+            return client.post("/v1/chat/completions", json=body)
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(post, range(4)))
+    statuses = sorted(response.status_code for response in responses)
+    assert 200 in statuses, statuses
+    assert 429 in statuses, statuses
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_dead_replica_is_503_and_recovers(http: httpx.Client) -> None:
+    response = _chat(http, "crash", "die")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "server_error"
+    assert error["code"] == "service_unavailable"
+    assert "crash" in error["message"]
+    # Ray starts a new replica; the server kept serving, and the model answers again.
+    deadline = time.monotonic() + RECOVERY_TIMEOUT
+    while True:
+        response = _chat(http, "crash", "hello")
+        if response.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert response.status_code == 503, response.text
+        time.sleep(1)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "alive"
