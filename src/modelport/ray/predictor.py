@@ -94,13 +94,18 @@ class RemotePredictor:
     async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
         """Iterate a streaming model's items as its replica yields them."""
         response = self._handle.options(stream=True).stream.remote(kwargs)
+        ended = False
         try:
             async for item in response:
                 yield item
+            ended = True
         except Exception as exc:
+            ended = True
             raise self._translate(exc) from exc
         finally:
-            response.cancel()
+            # The consumer stopped early (a client that went away): stop the replica's generator too.
+            if not ended:
+                response.cancel()
 
     async def _remote(self, response: Awaitable[Any]) -> Any:
         try:
