@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray.serve", reason="the `ray` extra is not installed")
-
-import live_server  # noqa: E402
-from live_server import LiveServer  # noqa: E402
-from modelport.config import Settings  # noqa: E402
-from modelport.ray import Deployment, DeploymentOptions, deploy, start_ray  # noqa: E402
+import live_server
+from live_server import LiveServer
+from modelport.config import Settings
+from modelport.ray import Deployment, DeploymentOptions, deploy, start_ray
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[1] / "examples"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from live_server import LiveServer
+from modelport.ray import Deployment
 
 # A replica restart on a loaded machine takes a while.
 RECOVERY_TIMEOUT = 300.0
@@ -71,3 +72,10 @@ def test_dead_replica_is_503_and_recovers(http: httpx.Client) -> None:
         time.sleep(1)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "alive"
+
+
+def test_status_lists_each_deployment_and_its_replicas(ray_deployment: Deployment) -> None:
+    status = ray_deployment.status()
+    assert set(status) == {"echo", "shout", "hash-embed", "audio-length", "tones", "whoami", "slow", "crash"}
+    assert status["whoami"]["status"] == "HEALTHY"
+    assert status["whoami"]["replicas"] == {"RUNNING": 2}

@@ -13,7 +13,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "modelport's Ray Serve runtime needs Ray: install the `ray` extra (pip install 'modelport[ray]')"
     ) from exc
 
-from modelport.ray.cluster import Deployment, DeployError, deploy, deployment_status, start_ray
+from modelport.ray.cluster import DeployError, Deployment, deploy, deployment_status, start_ray
 from modelport.ray.options import Autoscaling, DeployConfig, DeploymentOptions, load_deploy_config
 from modelport.ray.predictor import RemotePredictor
 

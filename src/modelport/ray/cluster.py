@@ -81,7 +81,7 @@ class _Directory:
 
 def _fits(specs: Sequence[ModelSpec], options: Mapping[str, DeploymentOptions]) -> None:
     """Refuse a deployment whose replicas cannot all be placed: `serve.run` would wait for them forever."""
-    available = ray.cluster_resources().get("CPU", 0.0)
+    available = ray.cluster_resources().get("CPU", 0.0)  # type: ignore[no-untyped-call]
     needed = sum(options[spec.name].num_cpus * options[spec.name].least_replicas for spec in specs)
     if needed > available + 1e-9:
         detail = ", ".join(
@@ -115,14 +115,16 @@ def deploy(
     chosen = {spec.name: (options or {}).get(spec.name) or DeploymentOptions() for spec in specs}
     _fits(specs, chosen)
     serve.start(proxy_location="Disabled")
-    body = serve.deployment(ModelReplica)
+    # Ray's annotations of `serve.deployment` miss the form that takes a class directly.
+    body: Any = serve.deployment(ModelReplica)
+    directory: Any = serve.deployment(_Directory)
     bound = {
         spec.name: body.options(name=spec.name, **chosen[spec.name].serve_options()).bind(
             targets, settings.model_dump(mode="json"), spec.name, [p for p in sys.path if p]
         )
         for spec in specs
     }
-    ingress = serve.deployment(_Directory).options(name="directory", ray_actor_options={"num_cpus": 0}).bind(**bound)
+    ingress = directory.options(name="directory", ray_actor_options={"num_cpus": 0}).bind(**bound)
     _run_with_timeout(ingress, timeout)
     handles = {spec.name: serve.get_deployment_handle(spec.name, app_name=APP_NAME) for spec in specs}
     registry = Registry(specs, factory=lambda spec: RemotePredictor(spec, handles[spec.name]))

@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from ray import exceptions as ray_exceptions
 from ray.serve.exceptions import BackPressureError
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from modelport.errors import ModelportError, PredictorError, RateLimitError, UnavailableError
 from modelport.predictor import ModelSpec
@@ -30,7 +30,7 @@ _REPLICA_LOST = (ray_exceptions.RayActorError, ray_exceptions.WorkerCrashedError
 class RemotePredictor:
     """A model served by the Ray Serve deployment behind `handle`, with the runtime `Predictor`'s interface."""
 
-    def __init__(self, spec: ModelSpec, handle: DeploymentHandle) -> None:
+    def __init__(self, spec: ModelSpec, handle: DeploymentHandle[Any]) -> None:
         self.spec = spec
         self._handle = handle
         self._settings: dict[str, Any] | None = None
@@ -93,7 +93,7 @@ class RemotePredictor:
 
     async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
         """Iterate a streaming model's items as its replica yields them."""
-        response = self._handle.options(stream=True).stream.remote(kwargs)
+        response = cast(DeploymentResponseGenerator[Any], self._handle.options(stream=True).stream.remote(kwargs))
         ended = False
         try:
             async for item in response:
@@ -105,7 +105,7 @@ class RemotePredictor:
         finally:
             # The consumer stopped early (a client that went away): stop the replica's generator too.
             if not ended:
-                response.cancel()
+                response.cancel()  # type: ignore[no-untyped-call]
 
     async def _remote(self, response: Awaitable[Any]) -> Any:
         try:

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-pytest.importorskip("ray.serve", reason="the `ray` extra is not installed")
-
-from modelport.ray.options import DEFAULT_NUM_CPUS, DeploymentOptions, load_deploy_config  # noqa: E402
+from modelport.ray.options import DEFAULT_NUM_CPUS, DeploymentOptions, load_deploy_config
 
 
 def test_defaults_fit_a_small_machine() -> None:
