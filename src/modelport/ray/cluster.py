@@ -158,7 +158,12 @@ def deployment_status() -> dict[str, dict[str, Any]]:
     if application is None:
         return {}
     return {
-        name: {"status": str(d.status.value), "replicas": {str(k.value): v for k, v in d.replica_states.items()}}
+        name: {"status": _text(d.status), "replicas": {_text(k): v for k, v in d.replica_states.items()}}
         for name, d in application.deployments.items()
         if name != "directory"
     }
+
+
+def _text(state: Any) -> str:
+    # Ray's states are str enums in some versions and plain strings in others.
+    return str(getattr(state, "value", state))
