@@ -16,7 +16,7 @@ from typing import Any
 from modelport.config import Settings
 from modelport.errors import ModelportError
 from modelport.predictor import ModelSpec
-from modelport.runtime.predictor import Predictor
+from modelport.runtime.predictor import LocalPredictor
 from modelport.runtime.targets import load_targets
 
 # What a loaded model may declare beyond its call, sent once to the ingress (whose checks read them).
@@ -69,10 +69,10 @@ class ModelReplica:
         spec = next((s for s in find_specs(targets, Settings(**settings)) if s.name == name), None)
         if spec is None:
             raise LookupError(f"no model named {name!r} in {list(targets) or 'the built-in models'}")
-        self._predictor = Predictor(spec)
+        self._predictor = LocalPredictor(spec)
         self._lock = asyncio.Lock()
 
-    async def _loaded(self) -> Predictor:
+    async def _loaded(self) -> LocalPredictor:
         if not self._predictor.loaded:
             async with self._lock:
                 await self._predictor.load()
