@@ -20,15 +20,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def modelport_server(*options: str, timeout: float = 300) -> Iterator[str]:
-    """Run `modelport serve OPTIONS` and yield its base URL once its models are loaded, then stop it.
+def modelport_server(*options: str, timeout: float = 300, command: str = "serve") -> Iterator[str]:
+    """Run `modelport serve OPTIONS` (or `modelport deploy OPTIONS`, with `command`) and yield its base URL
+    once its models are loaded, then stop it.
 
     Readiness, not liveness: models load in the background after the server starts, so `/health` answers
     before a model could serve and the first measured request would pay for the load.
     """
     port = free_port()
-    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen([*command, *options], stdout=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "modelport", command, "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen([*argv, *options], stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from modelport.predictor import ModelSpec, Task, build_spec
+
+if TYPE_CHECKING:
+    from modelport.config import Settings
+    from modelport.ray import Deployment, DeploymentOptions
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,6 +140,39 @@ class App:
     @property
     def specs(self) -> tuple[ModelSpec, ...]:
         return tuple(self._specs)
+
+    def deploy(
+        self,
+        models: Mapping[str, DeploymentOptions | Mapping[str, Any]] | None = None,
+        *,
+        defaults: DeploymentOptions | Mapping[str, Any] | None = None,
+        ray_address: str | None = None,
+        settings: Settings | None = None,
+        name: str | None = None,
+        timeout: float = 600.0,
+    ) -> Deployment:
+        """Run each model of the app as its own Ray Serve deployment; returns once every one is running.
+
+        `models` maps a model name to its options, over `defaults` for every model; both take the fields
+        of a `deploy.toml` table (`num_replicas` or `autoscaling`, `ray_actor_options`, `max_ongoing_requests`,
+        `max_queued_requests`), as a dict or a `modelport.ray.DeploymentOptions`. Without `ray_address`
+        a local Ray starts on 127.0.0.1. The result's `serve(host, port)` answers the OpenAI API in front
+        of the deployments, as `modelport deploy` does; `status()` and `shutdown()` manage them.
+
+            app.deploy({"echo": {"num_replicas": 2}}).serve(port=8000)
+
+        Needs the `ray` extra; raises `modelport.ray.DeployError` for replicas that cannot be placed.
+        """
+        from modelport.ray import DeployError, deploy_app, deploy_config, start_ray
+
+        # Options are checked before Ray starts: a typo fails at once.
+        config = deploy_config(models, defaults)
+        try:
+            config.check_names([spec.name for spec in self._specs])
+        except ValueError as exc:
+            raise DeployError(str(exc)) from None
+        start_ray(ray_address)
+        return deploy_app(self, config, settings=settings, app_name=name or self.name, timeout=timeout)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from modelport.config import ModelEntry, Settings, configured_upstreams
 from modelport.predictor import ModelSpec
-from modelport.runtime import LoadPolicy, Registry, TargetError, load_targets
+from modelport.runtime import LoadPolicy, LocalPredictor, PredictorFactory, Registry, TargetError, load_targets
 from modelport.runtime.memory import files_size
 from modelport.runtime.model_dirs import ModelDirs
 from modelport.upstream import upstream_specs
@@ -29,8 +29,12 @@ def _policy(settings: Settings, entry: ModelEntry | None = None, files: tuple[Pa
     )
 
 
-def build_registry(settings: Settings) -> Registry:
-    """The registry the settings describe; TargetError (or a ValueError) when they describe nothing valid."""
+def build_registry(settings: Settings, factory: PredictorFactory = LocalPredictor) -> Registry:
+    """The registry the settings describe; TargetError (or a ValueError) when they describe nothing valid.
+
+    `factory` chooses the runtime that serves each model: in this process (`modelport serve`), or on
+    Ray Serve (`modelport deploy`, whose factory makes a predictor that forwards to a deployment).
+    """
     from modelport.builtin.engines import declared_models, path_model
 
     def local(name: str, path: Path) -> tuple[ModelSpec, LoadPolicy] | None:
@@ -43,6 +47,7 @@ def build_registry(settings: Settings) -> Registry:
         )
 
     registry = Registry(
+        factory=factory,
         max_memory=settings.max_memory_bytes,
         load_timeout=settings.load_timeout,
         resolver=ModelDirs(settings.model_dirs, local) if settings.model_dirs else None,

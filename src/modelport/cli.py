@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a deploy.toml: [defaults] for every model and [models.NAME] for one, with num_replicas or "
         "[models.NAME.autoscaling] (min_replicas, max_replicas, target_ongoing_requests, upscale_delay_s, "
         "downscale_delay_s), ray_actor_options (num_cpus, fractions allowed; num_gpus; memory), "
-        "max_ongoing_requests and max_queued_requests (default: 1 replica of 0.1 CPU)",
+        "max_ongoing_requests and max_queued_requests (default: 1 replica of 0.1 CPU, 16 requests at once)",
     )
     deploy.add_argument(
         "--ray-address",
@@ -101,7 +101,17 @@ def _parser() -> argparse.ArgumentParser:
         help="an existing Ray cluster (say, auto or 10.0.0.5:6379); default: start a local Ray on 127.0.0.1",
     )
     deploy.add_argument(
-        "--deploy-timeout", type=float, default=600.0, metavar="SECONDS", help="how long replicas may take to start"
+        "--deploy-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long the replicas may take to start before the deployment is deleted (default 600)",
+    )
+    deploy.add_argument(
+        "--app-name",
+        default="modelport",
+        metavar="NAME",
+        help="the Serve application that holds the deployments, one per model (default modelport)",
     )
     deploy.add_argument(
         "--builtin",
@@ -168,20 +178,20 @@ def _describe(spec: ModelSpec) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    deploying = {"ray_address": None, "deploy_config": None, "deploy_timeout": None}
-    for key in deploying:
-        deploying[key] = getattr(args, key, None)
-        if hasattr(args, key):
-            delattr(args, key)
+    deploying = {
+        key: vars(args).pop(key, None) for key in ("ray_address", "deploy_config", "deploy_timeout", "app_name")
+    }
     if args.command == "deploy" and args.targets and args.targets[0] in ("status", "shutdown"):
         from modelport.ray.command import manage
 
-        return manage(args.targets[0], deploying["ray_address"])
+        return manage(args.targets[0], deploying["ray_address"], deploying["app_name"])
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     if not overrides.get("targets"):
         overrides.pop("targets", None)
     try:
         settings = load_settings(args.config, **overrides)
+        if args.command == "deploy":
+            return _deploy(settings, **deploying)
         registry = build_registry(settings)
     # ValueError covers pydantic's ValidationError, and an upstream that cannot list its models or whose key
     # variable is unset.
@@ -192,14 +202,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for predictor in registry:
             print(_describe(predictor.spec))
         return 0
-    if args.command == "deploy":
-        from modelport.ray.command import run_deploy
-
-        return run_deploy(registry, settings, **deploying)
-    return _serve(registry, settings)
+    return serve_http(registry, settings)
 
 
-def _serve(registry: Registry, settings: Settings) -> int:
+def _deploy(
+    settings: Settings, ray_address: str | None, deploy_config: str | None, deploy_timeout: float, app_name: str
+) -> int:
+    """`modelport deploy`: everything that can be wrong with the settings and the config is found before Ray
+    starts (a bad config raises the errors `main` reports)."""
+    from modelport.ray import DeployError, load_deploy_config, remote_factory
+    from modelport.ray.cluster import check_settings
+    from modelport.ray.command import run_deploy
+
+    config = load_deploy_config(deploy_config)
+    try:
+        check_settings(settings)
+    except DeployError as exc:
+        raise ValueError(str(exc)) from None
+    registry = build_registry(settings, factory=remote_factory(app_name))
+    return run_deploy(
+        registry, settings, config, ray_address=ray_address, deploy_timeout=deploy_timeout, app_name=app_name
+    )
+
+
+def serve_http(registry: Registry, settings: Settings) -> int:
+    """Serve `registry` over HTTP on the settings' host and port until SIGTERM or SIGINT."""
     import uvicorn
 
     from modelport.logs import configure_logging
@@ -216,6 +243,10 @@ def _serve(registry: Registry, settings: Settings) -> int:
         log_config=None,
         # modelport writes its own access log, with the model and the request id.
         access_log=False,
+        # The stack the tests run, whatever else is installed: uvicorn would pick uvloop and httptools when
+        # present (the `ray` extra brings both), and the client-disconnect handling is tested on these.
+        loop="asyncio",
+        http="h11",
     )
     GracefulServer(config, app.state.drain).run()
     return 0

@@ -1,19 +1,30 @@
-"""Test-only models for Ray Serve: one names its replica, one is slow, one kills its replica or refuses."""
+"""Test-only models for Ray Serve: one names its replica and node, one is slow, one kills its replica or
+refuses, and one reports the size of the embedding batch it ran."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Iterator
+from typing import Annotated
 
-from modelport import Message, model
+import numpy as np
+
+from modelport import Message, Parameter, model
 from modelport.errors import InvalidRequestError
 
 
+def _node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+
+
 @model("whoami")
-def whoami(messages: list[Message]) -> Iterator[str]:
-    """The id of the process that answers: each replica is its own process."""
-    yield f"pid {os.getpid()}"
+def whoami(messages: list[Message], delay: float = 0.0) -> Iterator[str]:
+    """The process and the Ray node that answer (each replica is its own process), after `delay` seconds."""
+    time.sleep(delay)
+    yield f"pid {os.getpid()} node {_node()}"
 
 
 @model("slow")
@@ -31,3 +42,11 @@ def crash(messages: list[Message]) -> Iterator[str]:
     yield "alive"
     if any(message["content"] == "die" for message in messages):
         os._exit(1)
+
+
+@model("batch-probe")
+def batch_probe(texts: list[str]) -> Annotated[np.ndarray, Parameter.Embedding()]:
+    """Each row is [size of the batch this call ran, id of the process that ran it]; slow enough for the
+    requests that arrive meanwhile to wait and share the next batch."""
+    time.sleep(0.3)
+    return np.array([[len(texts), os.getpid()]] * len(texts), dtype=np.float32)

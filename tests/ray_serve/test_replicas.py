@@ -1,16 +1,20 @@
-"""What only Ray Serve does: several replicas of a model, back-pressure, and a replica that dies."""
+"""What only Ray Serve does: several replicas of a model on the node its resources name, back-pressure, a
+replica that dies, and an upstream server's model deployed like the others."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
+from openai import OpenAI
 
 from live_server import LiveServer
-from modelport.ray import Deployment
+
+from .conftest import RayCluster
 
 # A replica restart on a loaded machine takes a while.
 RECOVERY_TIMEOUT = 300.0
@@ -26,7 +30,7 @@ def _chat(http: httpx.Client, model: str, text: str = "hi") -> httpx.Response:
     return http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]})
 
 
-def test_two_replicas_both_answer(http: httpx.Client) -> None:
+def test_two_replicas_answer_from_the_node_their_resources_name(http: httpx.Client, ray_cluster: RayCluster) -> None:
     seen = set()
     deadline = time.monotonic() + 60
     while len(seen) < 2 and time.monotonic() < deadline:
@@ -34,6 +38,9 @@ def test_two_replicas_both_answer(http: httpx.Client) -> None:
         assert response.status_code == 200, response.text
         seen.add(response.json()["choices"][0]["message"]["content"])
     assert len(seen) == 2, seen
+    # Both replicas asked for the resource only the second node has.
+    assert {answer.split(" node ")[1] for answer in seen} == {ray_cluster.node_b}
+    assert ray_cluster.node_b != ray_cluster.head_node
 
 
 def test_full_queue_is_429_with_retry_after(ray_server: LiveServer) -> None:
@@ -74,9 +81,20 @@ def test_dead_replica_is_503_and_recovers(http: httpx.Client) -> None:
     assert response.json()["choices"][0]["message"]["content"] == "alive"
 
 
-def test_status_lists_each_deployment_and_its_replicas(ray_deployment: Deployment) -> None:
+def test_upstream_model_streams_through_its_replica(ray_server: LiveServer) -> None:
+    # `up/echo` forwards to the in-process server: the replica holds the HTTP client, chunks pass through.
+    with OpenAI(base_url=ray_server.v1, api_key="unused", max_retries=0, timeout=120) as client:
+        stream = client.chat.completions.create(
+            model="up/echo", messages=[{"role": "user", "content": "one two three"}], stream=True
+        )
+        deltas = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    assert len(deltas) == 3
+    assert "".join(deltas) == "one two three"
+
+
+def test_status_lists_each_deployment_and_its_replicas(ray_deployment: Any) -> None:
     status = ray_deployment.status()
     assert set(status) == {predictor.name for predictor in ray_deployment.registry}
-    assert {"echo", "hash-embed", "whoami", "slow", "crash"} <= set(status)
-    assert status["whoami"]["status"] == "HEALTHY"
-    assert status["whoami"]["replicas"] == {"RUNNING": 2}
+    assert {"echo", "hash-embed", "whoami", "slow", "crash", "batch-probe", "up/echo"} <= set(status)
+    assert status["echo"]["status"] == "HEALTHY"
+    assert status["echo"]["replicas"] == {"RUNNING": 1}

@@ -11,23 +11,15 @@ import numpy as np
 import pytest
 from openai import OpenAI
 
-import live_server
 from live_server import LiveServer
-from modelport.config import Settings
-from modelport.runtime import Registry, load_targets
-
-from .conftest import TARGETS
 
 TEXT = "the quick brown fox jumps"
 
 
 @pytest.fixture(scope="module", params=["local", "ray"])
-def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    if request.param == "ray":
-        yield request.getfixturevalue("ray_server")
-        return
-    with live_server.serve(Registry(load_targets(TARGETS)), Settings()) as live:
-        yield live
+def server(request: pytest.FixtureRequest) -> LiveServer:
+    live: LiveServer = request.getfixturevalue(f"{request.param}_server")
+    return live
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def test_switches_are_derived_from_boolean_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     served: list[cli.Settings] = []
-    monkeypatch.setattr(cli, "_serve", lambda registry, settings: served.append(settings) or 0)
+    monkeypatch.setattr(cli, "serve_http", lambda registry, settings: served.append(settings) or 0)
     monkeypatch.delenv("MODELPORT_PLAYGROUND", raising=False)
     monkeypatch.setenv("MODELPORT_EMBEDDING_BATCHING", "false")
     assert cli.main(["serve", EXAMPLES, "--no-playground"]) == 0

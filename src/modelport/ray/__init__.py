@@ -1,6 +1,7 @@
 """Scale-out on Ray Serve: each model a deployment with its own replicas, behind modelport's own app.
 
-Only this package imports Ray; it needs the `ray` extra (`pip install 'modelport[ray]'`).
+Only this package imports Ray; it needs the `ray` extra (`pip install 'modelport[ray]'`). `App.deploy` and
+`modelport deploy` are the usual ways in; `start_ray` with `deploy_settings` or `deploy_app` are the steps.
 """
 
 from __future__ import annotations
@@ -13,19 +14,46 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "modelport's Ray Serve runtime needs Ray: install the `ray` extra (pip install 'modelport[ray]')"
     ) from exc
 
-from modelport.ray.cluster import DeployError, Deployment, deploy, deployment_status, start_ray
-from modelport.ray.options import Autoscaling, DeployConfig, DeploymentOptions, load_deploy_config
+from modelport.ray.cluster import (
+    APP_NAME,
+    DeployError,
+    Deployment,
+    deploy,
+    deploy_app,
+    deploy_settings,
+    deployment_status,
+    local_node_options,
+    remote_factory,
+    start_ray,
+)
+from modelport.ray.options import (
+    ActorOptions,
+    Autoscaling,
+    DeployConfig,
+    DeploymentOptions,
+    deploy_config,
+    load_deploy_config,
+)
 from modelport.ray.predictor import RemotePredictor
+from modelport.ray.replica import ModelSource
 
 __all__ = [
+    "APP_NAME",
+    "ActorOptions",
     "Autoscaling",
     "DeployConfig",
     "DeployError",
     "Deployment",
     "DeploymentOptions",
+    "ModelSource",
     "RemotePredictor",
     "deploy",
+    "deploy_app",
+    "deploy_config",
+    "deploy_settings",
     "deployment_status",
     "load_deploy_config",
+    "local_node_options",
+    "remote_factory",
     "start_ray",
 ]

@@ -1,11 +1,13 @@
-"""What `modelport deploy` is told per model: replicas, autoscaling, resources and queue limits.
+"""What a model's deployment is told: replicas or autoscaling, resources per replica, and queue limits.
 
-Plain data, with no import of Ray, so a `deploy.toml` is checked before a cluster is started.
+Plain data, with no import of Ray, so a `deploy.toml` (or the arguments of `App.deploy`) is checked before a
+cluster is started. The field names are Ray Serve's own, so its documentation reads for them.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # Ray's default is one CPU per replica: a 2-core machine then places two replicas and `serve.run` waits
 # forever for the third. A tenth leaves room for every model of a small machine; the OS shares the cores.
 DEFAULT_NUM_CPUS = 0.1
+# One replica embeds the requests it holds at once in shared batches: it must be allowed to hold several.
+DEFAULT_MAX_ONGOING_REQUESTS = 16
 
 
 class Autoscaling(BaseModel):
@@ -32,7 +36,28 @@ class Autoscaling(BaseModel):
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError("autoscaling: min_replicas must not exceed max_replicas")
+        if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
+            raise ValueError("autoscaling: initial_replicas must lie between min_replicas and max_replicas")
         return self
+
+
+class ActorOptions(BaseModel):
+    """What one replica reserves on its node; a replica is placed only on a node that has all of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(DEFAULT_NUM_CPUS, ge=0, description="fractions allowed (0.25: four replicas a core)")
+    num_gpus: float = Field(0.0, ge=0, description="fractions allowed: replicas share a GPU")
+    memory: int | None = Field(None, gt=0, description="bytes of memory reserved (not a limit)")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="custom resources, say {node-a = 1}: the nodes started with them"
+    )
+    runtime_env: dict[str, Any] | None = Field(None, description="Ray's runtime_env, say a working_dir")
+
+    def needs(self) -> dict[str, float]:
+        """One replica's demand in Ray's resource names (`memory` in bytes), zeros left out."""
+        demand = {"CPU": self.num_cpus, "GPU": self.num_gpus, "memory": float(self.memory or 0), **self.resources}
+        return {name: amount for name, amount in demand.items() if amount > 0}
 
 
 class DeploymentOptions(BaseModel):
@@ -42,8 +67,10 @@ class DeploymentOptions(BaseModel):
 
     num_replicas: int | None = Field(None, ge=1, description="a fixed replica count (1 when neither is given)")
     autoscaling: Autoscaling | None = None
-    ray_actor_options: dict[str, Any] = Field(default_factory=dict, description="num_cpus, num_gpus, memory, ...")
-    max_ongoing_requests: int = Field(5, ge=1, description="requests one replica runs at once")
+    ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
+    max_ongoing_requests: int = Field(
+        DEFAULT_MAX_ONGOING_REQUESTS, ge=1, description="requests one replica holds at once (embeddings batch them)"
+    )
     max_queued_requests: int = Field(
         -1, ge=-1, description="requests waiting for a replica before new ones get 429 (-1: no limit)"
     )
@@ -55,10 +82,6 @@ class DeploymentOptions(BaseModel):
         return self
 
     @property
-    def num_cpus(self) -> float:
-        return float(self.ray_actor_options.get("num_cpus", DEFAULT_NUM_CPUS))
-
-    @property
     def least_replicas(self) -> int:
         """How many replicas must be placed before the deployment is up."""
         if self.autoscaling is None:
@@ -66,13 +89,19 @@ class DeploymentOptions(BaseModel):
         initial = self.autoscaling.initial_replicas
         return self.autoscaling.min_replicas if initial is None else initial
 
+    @property
+    def most_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling is not None else self.least_replicas
+
     def serve_options(self) -> dict[str, Any]:
         """The keyword arguments of Ray Serve's `Deployment.options`."""
         options: dict[str, Any] = {
-            "ray_actor_options": {"num_cpus": DEFAULT_NUM_CPUS, **self.ray_actor_options},
+            "ray_actor_options": self.ray_actor_options.model_dump(exclude_none=True),
             "max_ongoing_requests": self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
         }
+        if not options["ray_actor_options"]["resources"]:
+            del options["ray_actor_options"]["resources"]
         if self.autoscaling is not None:
             options["autoscaling_config"] = self.autoscaling.model_dump(exclude_none=True)
         else:
@@ -88,8 +117,50 @@ class DeployConfig(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _valid(self) -> DeployConfig:
+        # Every table is checked now, not when its model is deployed: a typo fails before Ray starts.
+        for name in ("", *self.models):
+            self.for_model(name)
+        return self
+
     def for_model(self, name: str) -> DeploymentOptions:
-        return DeploymentOptions.model_validate({**self.defaults, **self.models.get(name, {})})
+        """The options of the model `name`: its own table over `[defaults]` (nested tables merged too)."""
+        merged = dict(self.defaults)
+        for key, value in self.models.get(name, {}).items():
+            base = merged.get(key)
+            merged[key] = {**base, **value} if isinstance(base, Mapping) and isinstance(value, Mapping) else value
+        if "autoscaling" in self.models.get(name, {}) and "num_replicas" not in self.models.get(name, {}):
+            merged.pop("num_replicas", None)
+        if "num_replicas" in self.models.get(name, {}) and "autoscaling" not in self.models.get(name, {}):
+            merged.pop("autoscaling", None)
+        return DeploymentOptions.model_validate(merged)
+
+    def check_names(self, served: list[str]) -> None:
+        """A ValueError naming any `[models.NAME]` table for a model that is not deployed."""
+        unknown = sorted(set(self.models) - set(served))
+        if unknown:
+            raise ValueError(
+                f"the deploy config configures models that are not deployed: {', '.join(unknown)} "
+                f"(deployed: {', '.join(served) or 'none'})"
+            )
+
+
+def deploy_config(
+    models: Mapping[str, DeploymentOptions | Mapping[str, Any]] | None = None,
+    defaults: DeploymentOptions | Mapping[str, Any] | None = None,
+) -> DeployConfig:
+    """A `DeployConfig` from Python values: per-model options over options for every model."""
+
+    def plain(value: DeploymentOptions | Mapping[str, Any]) -> dict[str, Any]:
+        if isinstance(value, DeploymentOptions):
+            return value.model_dump(exclude_unset=True)
+        return dict(value)
+
+    return DeployConfig(
+        defaults=plain(defaults) if defaults is not None else {},
+        models={name: plain(value) for name, value in (models or {}).items()},
+    )
 
 
 def load_deploy_config(path: str | Path | None) -> DeployConfig:

@@ -11,8 +11,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
+import anyio.to_thread
 from ray import exceptions as ray_exceptions
-from ray.serve.exceptions import BackPressureError
+from ray import serve
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from modelport.errors import ModelportError, PredictorError, RateLimitError, UnavailableError
@@ -24,17 +26,34 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1
 
 # A replica process that is gone, or an actor Ray cannot reach: the request may succeed on another replica.
-_REPLICA_LOST = (ray_exceptions.RayActorError, ray_exceptions.WorkerCrashedError, ray_exceptions.NodeDiedError)
+_REPLICA_LOST = (
+    ray_exceptions.RayActorError,
+    ray_exceptions.WorkerCrashedError,
+    ray_exceptions.NodeDiedError,
+    ReplicaUnavailableError,
+)
 
 
 class RemotePredictor:
     """A model served by the Ray Serve deployment behind `handle`, with the runtime `Predictor`'s interface."""
 
-    def __init__(self, spec: ModelSpec, handle: DeploymentHandle[Any]) -> None:
+    def __init__(self, spec: ModelSpec, app_name: str) -> None:
         self.spec = spec
-        self._handle = handle
+        self.app_name = app_name
+        self._handle_made: DeploymentHandle[Any] | None = None
         self._settings: dict[str, Any] | None = None
         self._methods: dict[str, bool] = {}
+
+    @property
+    def batches_itself(self) -> bool:
+        """Each replica merges the embedding calls it holds: the ingress sends every request as it comes."""
+        return True
+
+    @property
+    def _handle(self) -> DeploymentHandle[Any]:
+        if self._handle_made is None:
+            raise PredictorError(f"The model `{self.name}` is not loaded.")
+        return self._handle_made
 
     @property
     def name(self) -> str:
@@ -48,6 +67,11 @@ class RemotePredictor:
         """Wait for a replica to load the model, and learn the settings and methods it declares."""
         if self.loaded:
             return
+        if self._handle_made is None:
+            # Asks Serve's controller: a blocking call, kept off the event loop.
+            self._handle_made = await anyio.to_thread.run_sync(
+                functools.partial(serve.get_deployment_handle, self.name, app_name=self.app_name)
+            )
         description = await self._remote(self._handle.describe.remote())
         self._methods = dict(description["methods"])
         self._settings = dict(description["settings"])
@@ -122,6 +146,12 @@ class RemotePredictor:
         if isinstance(exc, BackPressureError):
             return RateLimitError(
                 f"The model `{self.name}` is busy: every replica's queue is full. Retry later.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        if isinstance(exc, DeploymentUnavailableError):
+            return UnavailableError(
+                f"The model `{self.name}` has no running deployment on Ray Serve; `modelport deploy status` "
+                "shows its state.",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         if isinstance(exc, _REPLICA_LOST):

@@ -1,8 +1,10 @@
-"""One Ray Serve replica of a model: the ordinary in-process `Predictor`, loaded once per replica.
+"""One Ray Serve replica of a model: the ordinary in-process `LocalPredictor`, loaded once per replica.
 
-The replica resolves its model from the same targets the ingress was given, so nothing but strings crosses
-to it at start-up. A `ModelportError` crosses back as `ReplicaError`, a plain exception of plain data
-(the error classes take keyword arguments, which an exception's pickling would drop).
+The replica rebuilds its model from a `ModelSource` (the settings `modelport serve` would read, or an
+`App`), so what crosses to it at start-up is plain data or the App that Ray pickles. Embedding calls that
+arrive together are merged here, in the replica, by the same `Batcher` that merges them in one process.
+A `ModelportError` crosses back as `ReplicaError`, a plain exception of plain data (the error classes take
+keyword arguments, which an exception's pickling would drop).
 """
 
 from __future__ import annotations
@@ -10,26 +12,54 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from modelport.app import App
 from modelport.config import Settings
 from modelport.errors import ModelportError
-from modelport.predictor import ModelSpec
+from modelport.predictor import EmbeddingSignature, ModelSpec
+from modelport.runtime.batching import Batcher
 from modelport.runtime.predictor import LocalPredictor
-from modelport.runtime.targets import load_targets
+from modelport.serving.checks import check_embeddings
 
 # What a loaded model may declare beyond its call, sent once to the ingress (whose checks read them).
 _PLAIN = (int, float, str, bool, type(None))
 
 
-def find_specs(targets: Sequence[str], settings: Settings) -> list[ModelSpec]:
-    """The models of `targets`, or the built-in models `settings` choose when there is no target."""
-    if targets:
-        return load_targets(targets)
-    from modelport.builtin import builtin_specs
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a replica finds its model: the catalog of `settings` (targets, built-ins, the models file,
+    upstream servers), or the models of `app`; `path` is the ingress's import path, so that `module:attr`
+    targets and the App's modules import in the replica as they did there."""
 
-    return builtin_specs(settings)
+    settings: dict[str, Any]
+    app: App | None = None
+    path: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings, app: App | None = None) -> ModelSource:
+        data = settings.model_dump(mode="json")
+        # Replicas start in a directory of Ray's: paths must not depend on this one.
+        data["targets"] = [str(Path(t).resolve()) if Path(t).exists() else t for t in settings.targets]
+        if settings.models_file is not None:
+            data["models_file"] = str(Path(settings.models_file).resolve())
+        return cls(data, app, tuple(str(Path(p).resolve()) for p in sys.path if p))
+
+    def load_settings(self) -> Settings:
+        return Settings(**self.settings)
+
+    def specs(self) -> list[ModelSpec]:
+        sys.path.extend(entry for entry in self.path if entry not in sys.path)
+        if self.app is not None:
+            return list(self.app.specs)
+        from modelport.catalog import build_registry
+
+        return [predictor.spec for predictor in build_registry(self.load_settings())]
 
 
 class ReplicaError(Exception):
@@ -63,14 +93,23 @@ class ReplicaError(Exception):
 class ModelReplica:
     """The body of a model's deployment (wrapped by `serve.deployment` when deployed)."""
 
-    def __init__(self, targets: Sequence[str], settings: dict[str, Any], name: str, path: Sequence[str] = ()) -> None:
-        # The ingress's import path, so `module:attr` targets import here as they did there.
-        sys.path.extend(entry for entry in path if entry not in sys.path)
-        spec = next((s for s in find_specs(targets, Settings(**settings)) if s.name == name), None)
+    def __init__(self, source: ModelSource, name: str) -> None:
+        spec = next((s for s in source.specs() if s.name == name), None)
         if spec is None:
-            raise LookupError(f"no model named {name!r} in {list(targets) or 'the built-in models'}")
+            raise LookupError(f"no model named {name!r} in this replica's catalog")
         self._predictor = LocalPredictor(spec)
         self._lock = asyncio.Lock()
+        self._batcher: Batcher | None = None
+        if isinstance(spec.signature, EmbeddingSignature):
+            settings = source.load_settings()
+            self._batcher = Batcher(
+                self._run_batch,
+                max_batch_size=settings.embedding_max_batch_size,
+                window=settings.embedding_batch_window_ms / 1000,
+                merge=settings.embedding_batching,
+            )
+        # What the batches held, for `stats`: the proof that requests merge here.
+        self.batch_sizes: list[int] = []
 
     async def _loaded(self) -> LocalPredictor:
         if not self._predictor.loaded:
@@ -96,15 +135,27 @@ class ModelReplica:
                 settings[name] = dict(value) if isinstance(value, Mapping) else value
         return {"settings": settings, "methods": methods}
 
+    async def stats(self) -> dict[str, Any]:
+        """The sizes of the embedding batches this replica ran, oldest first (the last 1,000)."""
+        return {"batch_sizes": list(self.batch_sizes)}
+
     async def call(self, kwargs: dict[str, Any]) -> Any:
         try:
-            return await (await self._loaded()).call(**kwargs)
+            predictor = await self._loaded()
+            signature = predictor.spec.signature
+            if self._batcher is not None and isinstance(signature, EmbeddingSignature):
+                rest = {k: v for k, v in kwargs.items() if k != signature.texts}
+                return await self._submit(kwargs[signature.texts], ("call", rest))
+            return await predictor.call(**kwargs)
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
 
     async def call_method(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            return await (await self._loaded()).call_method(name, *args, **kwargs)
+            predictor = await self._loaded()
+            if self._batcher is not None and name == "embed_tokens" and len(args) == 1:
+                return await self._submit(args[0], (name, kwargs))
+            return await predictor.call_method(name, *args, **kwargs)
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
 
@@ -114,3 +165,29 @@ class ModelReplica:
                 yield item
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
+
+    async def _submit(self, items: list[Any], call: tuple[str, dict[str, Any]]) -> np.ndarray:
+        assert self._batcher is not None
+        kind, options = call
+        try:
+            key: Hashable = (kind, tuple(sorted(options.items())))
+            hash(key)
+        except TypeError:
+            # An option that cannot be a batch key (a list, say): this request runs alone.
+            return await self._run_batch(items, (kind, options))
+        return await self._batcher.submit(items, key)
+
+    async def _run_batch(self, items: list[Any], key: Hashable) -> np.ndarray:
+        kind, options = key  # type: ignore[misc]
+        arguments = dict(options)
+        predictor = self._predictor
+        signature = predictor.spec.signature
+        assert isinstance(signature, EmbeddingSignature)
+        self.batch_sizes = [*self.batch_sizes[-999:], len(items)]
+        if kind == "embed_tokens":
+            result = await predictor.call_method(kind, items, **arguments)
+        else:
+            result = await predictor.call(**{signature.texts: items}, **arguments)
+        dimensions = arguments.get(signature.dims_param) if signature.dims_param else None
+        # Checked per batch as in one process: a broken batch fails its callers with the model's name.
+        return check_embeddings(predictor.name, result, len(items), dimensions)

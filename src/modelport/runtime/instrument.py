@@ -49,6 +49,10 @@ class InstrumentedPredictor:
     def loaded(self) -> bool:
         return self.inner.loaded
 
+    @property
+    def batches_itself(self) -> bool:
+        return self.inner.batches_itself
+
     async def load(self) -> None:
         await self.inner.load()
 

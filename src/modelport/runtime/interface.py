@@ -26,6 +26,12 @@ class Predictor(Protocol):
     @property
     def loaded(self) -> bool: ...
 
+    @property
+    def batches_itself(self) -> bool:
+        """Whether the runtime merges concurrent embedding calls itself (each Ray Serve replica does), so
+        the server sends every request on as it comes instead of batching in front of it."""
+        ...
+
     async def load(self) -> None:
         """Make the model ready to serve; may take minutes. A failure leaves it unloaded."""
 

@@ -42,6 +42,11 @@ class LocalPredictor:
     def loaded(self) -> bool:
         return self._callable is not None
 
+    @property
+    def batches_itself(self) -> bool:
+        """In process, the server's batcher merges the calls."""
+        return False
+
     async def load(self) -> None:
         """Create the instance of a model class, run its `load()`; functions need nothing."""
         if self.loaded:

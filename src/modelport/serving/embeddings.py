@@ -168,7 +168,7 @@ async def _embed(predictor: Predictor, batchers: EmbeddingBatchers | None, items
     except TypeError:
         # An option value that cannot be a batch key (a list, say): this request runs alone.
         batchers = None
-    if batchers is None:
+    if batchers is None or predictor.batches_itself:
         return await _run(predictor, items, call)
     try:
         return await batchers.get(predictor).submit(items, call)

@@ -1,0 +1,76 @@
+"""The Ray that modelport starts listens on 127.0.0.1 only, on ports of its own (never modelport's 8000)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .conftest import RayCluster
+
+LISTEN = "0A"
+
+
+def _listening() -> dict[int, list[tuple[str, int]]]:
+    """Socket inode -> the (address, port) it listens on, from the kernel's tables."""
+    found: dict[int, list[tuple[str, int]]] = {}
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            if fields[3] != LISTEN:
+                continue
+            if width == 8:
+                host = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+            else:
+                host = "::1" if address == "0" * 24 + "01000000" else ("::" if set(address) == {"0"} else address)
+            found.setdefault(int(fields[9]), []).append((host, int(port, 16)))
+    return found
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The parent's pid is the 2nd field after the command, which may hold spaces: split after ')'.
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(roots: tuple[int, ...]) -> set[int]:
+    tree = _children()
+    found: set[int] = set()
+    pending = list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid not in found:
+            found.add(pid)
+            pending.extend(tree.get(pid, []))
+    return found
+
+
+def test_ray_listens_on_loopback_only(ray_cluster: RayCluster, ray_deployment: object) -> None:
+    from ray import serve
+
+    sockets = _listening()
+    bound: list[tuple[int, str, int]] = []
+    for pid in _descendants(ray_cluster.processes):
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(descriptor)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                bound.extend((pid, host, port) for host, port in sockets.get(int(target[8:-1]), []))
+    assert bound, "found no listening socket of the Ray processes"
+    assert {host for _, host, _ in bound} <= {"127.0.0.1", "::1"}, bound
+    assert 8000 not in {port for _, _, port in bound}
+    # Serve's HTTP proxy, which would take port 8000, is not started: modelport's app is the HTTP server.
+    assert not serve.status().proxies
