@@ -18,7 +18,10 @@ from modelport.upstream.config import UpstreamConfig
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[1] / "examples"
-TARGETS = [str(EXAMPLES), str(HERE / "replica_models.py")]
+# The examples behind the API tests (chat, embeddings, speech, transcription), and the test models: each
+# model is a replica process to start, so no more than the tests use.
+EXAMPLE_FILES = ("echo_chat.py", "hashing_embedder.py", "tone_speech.py", "length_transcriber.py")
+TARGETS = [*(str(EXAMPLES / name) for name in EXAMPLE_FILES), str(HERE / "replica_models.py")]
 # Ray's cold start is 16-20 s on a quiet machine; a loaded shared one takes minutes.
 DEPLOY_TIMEOUT = 900.0
 # A custom resource only the second node has: a replica that asks for a little of it lands there.

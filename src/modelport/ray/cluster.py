@@ -147,16 +147,6 @@ def check_settings(settings: Settings) -> None:
         )
 
 
-class _Directory:
-    """The application's ingress deployment: Serve wants one; modelport's own FastAPI app is the real one."""
-
-    def __init__(self, **models: Any) -> None:
-        self.models = sorted(models)
-
-    def names(self) -> list[str]:
-        return self.models
-
-
 def deploy(
     registry: Registry,
     source: ModelSource,
@@ -171,6 +161,8 @@ def deploy(
     the replicas cannot be placed, fail to start, or are not running after `timeout` seconds."""
     config = config or DeployConfig()
     specs = [predictor.spec for predictor in registry]
+    if not specs:
+        raise DeployError("nothing to deploy: no model was found")
     try:
         config.check_names([spec.name for spec in specs])
     except ValueError as exc:
@@ -180,13 +172,10 @@ def deploy(
     serve.start(proxy_location="Disabled")
     # Ray's annotations of `serve.deployment` miss the form that takes a class directly.
     body: Any = serve.deployment(ModelReplica)
-    directory: Any = serve.deployment(_Directory)
-    bound = {
-        spec.name: body.options(name=spec.name, **chosen[spec.name].serve_options()).bind(source, spec.name)
-        for spec in specs
-    }
-    ingress = directory.options(name="directory", ray_actor_options={"num_cpus": 0}).bind(**bound)
-    _run_with_timeout(ingress, app_name, timeout)
+    deployments = [body.options(name=spec.name, **chosen[spec.name].serve_options()) for spec in specs]
+    others = {spec.name: d.bind(source, spec.name) for spec, d in zip(specs[1:], deployments[1:], strict=True)}
+    root = deployments[0].bind(source, specs[0].name, **others)
+    _run_with_timeout(root, app_name, timeout)
     return Deployment(registry, settings, app_name, chosen)
 
 
@@ -279,7 +268,6 @@ def deployment_status(app_name: str = APP_NAME) -> dict[str, dict[str, Any]]:
     return {
         name: {"status": _text(d.status), "replicas": {_text(k): v for k, v in d.replica_states.items()}}
         for name, d in application.deployments.items()
-        if name != "directory"
     }
 
 

@@ -93,7 +93,9 @@ class ReplicaError(Exception):
 class ModelReplica:
     """The body of a model's deployment (wrapped by `serve.deployment` when deployed)."""
 
-    def __init__(self, source: ModelSource, name: str) -> None:
+    def __init__(self, source: ModelSource, name: str, **companions: Any) -> None:
+        # `companions`: Serve starts an application from one root deployment that holds the others, so the
+        # first model's deployment is bound with the rest's handles (never used: the ingress calls each).
         spec = next((s for s in source.specs() if s.name == name), None)
         if spec is None:
             raise LookupError(f"no model named {name!r} in this replica's catalog")

@@ -1,0 +1,79 @@
+"""A replica's body without Ray: it finds its model in the catalog, merges embedding calls into batches,
+and hands a model's own errors back as data."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelport.config import Settings
+from modelport.errors import ModelportError
+from modelport.ray.replica import ModelReplica, ModelSource, ReplicaError
+
+MODELS = Path(__file__).resolve().parents[2] / "ray_serve" / "replica_models.py"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def _replica(name: str, **settings: object) -> ModelReplica:
+    return ModelReplica(ModelSource.of(Settings(targets=[str(MODELS), str(EXAMPLES)], **settings)), name)
+
+
+def test_concurrent_embedding_calls_run_as_one_batch() -> None:
+    replica = _replica("batch-probe")
+
+    async def main() -> list[np.ndarray]:
+        return await asyncio.gather(*(replica.call({"texts": [f"text {i}", "more"]}) for i in range(5)))
+
+    rows = asyncio.run(main())
+    assert [len(r) for r in rows] == [2] * 5
+    # The first call may run alone; the others arrive while it runs and share the next batch.
+    assert sum(replica.batch_sizes) == 10
+    assert len(replica.batch_sizes) < 5
+    assert max(int(r[0, 0]) for r in rows) > 2
+
+
+def test_batching_off_runs_each_call_alone() -> None:
+    replica = _replica("batch-probe", embedding_batching=False)
+
+    async def main() -> None:
+        await asyncio.gather(*(replica.call({"texts": ["a"]}) for _ in range(3)))
+
+    asyncio.run(main())
+    assert replica.batch_sizes == [1, 1, 1]
+
+
+def test_options_split_batches_and_rows_keep_their_order() -> None:
+    replica = _replica("hash-embed")
+
+    async def main() -> list[np.ndarray]:
+        return await asyncio.gather(
+            replica.call({"texts": ["red apple", "green pear"], "dimensions": 16}),
+            replica.call({"texts": ["red apple"]}),
+        )
+
+    short, full = asyncio.run(main())
+    assert short.shape == (2, 16)
+    assert full.shape == (1, 256)
+    assert np.allclose(short[0], full[0, :16] / np.linalg.norm(full[0, :16]), atol=1e-5)
+
+
+def test_a_model_error_crosses_as_data() -> None:
+    replica = _replica("crash")
+
+    async def main() -> None:
+        async for _ in replica.stream({"messages": [{"role": "user", "content": "refuse"}]}):
+            pass
+
+    with pytest.raises(ReplicaError) as raised:
+        asyncio.run(main())
+    error = raised.value.to_modelport()
+    assert isinstance(error, ModelportError)
+    assert (error.status_code, error.param) == (400, "messages")
+
+
+def test_an_unknown_name_fails_the_replica() -> None:
+    with pytest.raises(LookupError, match="nope"):
+        _replica("nope")
