@@ -52,7 +52,7 @@ def run_deploy(
         serve_http(registry, settings)
     finally:
         if ray_address is None:
-            serve.shutdown()
+            serve.shutdown()  # type: ignore[no-untyped-call]
             ray.shutdown()
     return 0
 

@@ -180,8 +180,9 @@ class ModelReplica:
         return await self._batcher.submit(items, key)
 
     async def _run_batch(self, items: list[Any], key: Hashable) -> np.ndarray:
-        kind, options = key  # type: ignore[misc]
-        arguments = dict(options)
+        assert isinstance(key, tuple)
+        kind: str = key[0]
+        arguments: dict[str, Any] = dict(key[1])
         predictor = self._predictor
         signature = predictor.spec.signature
         assert isinstance(signature, EmbeddingSignature)
