@@ -13,6 +13,9 @@ import pytest
 import live_server
 from live_server import LiveServer
 from modelport.config import Settings
+
+# Imported before Ray is: it tells Ray to keep 127.0.0.1 as the nodes' address.
+from modelport.ray import deploy_config, deploy_settings, local_node_options, start_ray
 from modelport.runtime import Registry, load_targets
 from modelport.upstream.config import UpstreamConfig
 
@@ -52,8 +55,6 @@ def ray_cluster() -> Iterator[RayCluster]:
     from ray import serve
     from ray.cluster_utils import Cluster
 
-    from modelport.ray import local_node_options, start_ray
-
     node = local_node_options()
     cluster = Cluster(initialize_head=True, head_node_args={**node, "num_cpus": 2})
     try:
@@ -88,8 +89,6 @@ def ray_settings(local_server: LiveServer) -> Settings:
 
 @pytest.fixture(scope="session")
 def ray_deployment(ray_cluster: RayCluster, ray_settings: Settings) -> Iterator[Any]:
-    from modelport.ray import deploy_config, deploy_settings
-
     deployment = deploy_settings(ray_settings, deploy_config(OPTIONS), timeout=DEPLOY_TIMEOUT)
     yield deployment
     deployment.shutdown()

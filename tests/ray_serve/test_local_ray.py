@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -10,20 +11,23 @@ from .conftest import RayCluster
 LISTEN = "0A"
 
 
+def _address(hexadecimal: str) -> str:
+    # The kernel writes each 32-bit word of the address in the machine's (little-endian) byte order.
+    raw = b"".join(bytes.fromhex(hexadecimal[i : i + 8])[::-1] for i in range(0, len(hexadecimal), 8))
+    address = ipaddress.ip_address(raw)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
 def _listening() -> dict[int, list[tuple[str, int]]]:
     """Socket inode -> the (address, port) it listens on, from the kernel's tables."""
     found: dict[int, list[tuple[str, int]]] = {}
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             address, port = fields[1].split(":")
-            if fields[3] != LISTEN:
-                continue
-            if width == 8:
-                host = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
-            else:
-                host = "::1" if address == "0" * 24 + "01000000" else ("::" if set(address) == {"0"} else address)
-            found.setdefault(int(fields[9]), []).append((host, int(port, 16)))
+            if fields[3] == LISTEN:
+                found.setdefault(int(fields[9]), []).append((_address(address), int(port, 16)))
     return found
 
 

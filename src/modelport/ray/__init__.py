@@ -6,6 +6,12 @@ Only this package imports Ray; it needs the `ray` extra (`pip install 'modelport
 
 from __future__ import annotations
 
+import os
+
+# Read once, when Ray is imported: unset, Ray swaps 127.0.0.1 for the machine's network address wherever it
+# meets it (the address of a local start, a loopback cluster's address), and a local Ray listens there.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 try:
     import ray as _ray  # noqa: F401
     from ray import serve as _serve  # noqa: F401

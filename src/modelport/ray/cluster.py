@@ -67,6 +67,7 @@ def start_ray(address: str | None = None, *, object_store_memory: int = DEFAULT_
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         return
     node = local_node_options(object_store_memory)
+    _keep_loopback()
     ray.init(
         _node_ip_address=node["node_ip_address"],
         include_dashboard=node["include_dashboard"],
@@ -74,6 +75,16 @@ def start_ray(address: str | None = None, *, object_store_memory: int = DEFAULT_
         logging_level=logging.WARNING,
         log_to_driver=False,
     )
+
+
+def _keep_loopback() -> None:
+    """Make Ray keep 127.0.0.1 as the node's address even when it was imported before `modelport.ray` set
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (the constant Ray read then is what it consults when it resolves
+    a loopback address)."""
+    from ray._private import ray_constants
+
+    if getattr(ray_constants, "ENABLE_RAY_CLUSTER", False):
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def remote_factory(app_name: str = APP_NAME) -> PredictorFactory:

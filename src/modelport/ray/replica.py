@@ -90,10 +90,40 @@ class ReplicaError(Exception):
         return error
 
 
+def bind_replica_server_to_node() -> None:
+    """Make this replica's inter-deployment gRPC server listen on the node's address only.
+
+    Ray Serve 2.60 starts that server in every replica, after the replica's constructor, on every interface
+    (`[::]:0`); modelport never uses it (the ingress calls replicas through Ray's actor calls). On the node's
+    own address it stays reachable by the cluster, and a local Ray (whose node is 127.0.0.1) keeps nothing
+    listening beyond the machine.
+    """
+    import ray
+
+    if not ray.is_initialized():  # not in a replica (a test of this class)
+        return
+    from ray.serve._private import replica as serve_replica
+
+    original = getattr(serve_replica, "add_port_to_grpc_server", None)
+    if original is None or getattr(original, "modelport_bound", False):
+        return
+    host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+    host = f"[{host}]" if ":" in host else host
+
+    def bind(server: Any, address: str) -> Any:
+        if address.startswith("[::]:"):
+            address = f"{host}:{address.removeprefix('[::]:')}"
+        return original(server, address)
+
+    bind.modelport_bound = True  # type: ignore[attr-defined]
+    setattr(serve_replica, "add_port_to_grpc_server", bind)  # noqa: B010 (not exported: mypy refuses the plain form)
+
+
 class ModelReplica:
     """The body of a model's deployment (wrapped by `serve.deployment` when deployed)."""
 
     def __init__(self, source: ModelSource, name: str, **companions: Any) -> None:
+        bind_replica_server_to_node()
         # `companions`: Serve starts an application from one root deployment that holds the others, so the
         # first model's deployment is bound with the rest's handles (never used: the ingress calls each).
         spec = next((s for s in source.specs() if s.name == name), None)
