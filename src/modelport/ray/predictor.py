@@ -116,12 +116,13 @@ class RemotePredictor:
         raise PredictorError(f"The model `{self.name}` runs on Ray Serve: its method '{name}' must be awaited.")
 
     async def stream(self, **kwargs: Any) -> AsyncIterator[Any]:
-        """Iterate a streaming model's items as its replica yields them."""
+        """Iterate a streaming model's items as its replica yields them (in lists: see `ModelReplica.stream`)."""
         response = cast(DeploymentResponseGenerator[Any], self._handle.options(stream=True).stream.remote(kwargs))
         ended = False
         try:
-            async for item in response:
-                yield item
+            async for items in response:
+                for item in items:
+                    yield item
             ended = True
         except Exception as exc:
             ended = True

@@ -10,6 +10,7 @@ keyword arguments, which an exception's pickling would drop).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
 from collections.abc import AsyncIterator, Hashable, Mapping
@@ -27,6 +28,8 @@ from modelport.runtime.batching import Batcher
 from modelport.runtime.predictor import LocalPredictor
 from modelport.serving.checks import check_embeddings
 
+# Items of a stream the replica holds for the ingress before it waits for the model's next one.
+STREAM_AHEAD = 64
 # What a loaded model may declare beyond its call, sent once to the ingress (whose checks read them).
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -191,12 +194,48 @@ class ModelReplica:
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
 
-    async def stream(self, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+    async def stream(self, kwargs: dict[str, Any]) -> AsyncIterator[list[Any]]:
+        """The model's items, in lists of what it produced while the previous list travelled to the ingress.
+
+        Each item Ray streams is a round trip of its own: a model that produces faster than that (a short
+        reply, a cached one) takes a few trips instead of one per item, and a slower one's items still go
+        one by one, as soon as each is made. At most `STREAM_AHEAD` items wait, so a client that reads
+        slowly still holds the model back.
+        """
+        ahead: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(STREAM_AHEAD)
+        producer = asyncio.create_task(self._produce(kwargs, ahead))
+        try:
+            while True:
+                kind, value = await ahead.get()
+                items: list[Any] = []
+                while kind == "item":
+                    items.append(value)
+                    if ahead.empty():
+                        break
+                    kind, value = ahead.get_nowait()
+                if items:
+                    yield items
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+        finally:
+            # The ingress stopped reading (its client went away): stop the model too.
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+    async def _produce(self, kwargs: dict[str, Any], ahead: asyncio.Queue[tuple[str, Any]]) -> None:
         try:
             async for item in (await self._loaded()).stream(**kwargs):
-                yield item
+                await ahead.put(("item", item))
         except ModelportError as exc:
-            raise ReplicaError.of(exc) from None
+            await ahead.put(("error", ReplicaError.of(exc)))
+            return
+        except Exception as exc:  # not the model's (LocalPredictor names those): the consumer must not wait on
+            await ahead.put(("error", exc))
+            return
+        await ahead.put(("end", None))
 
     async def _submit(self, items: list[Any], call: tuple[str, dict[str, Any]]) -> np.ndarray:
         assert self._batcher is not None

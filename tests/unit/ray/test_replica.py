@@ -74,6 +74,35 @@ def test_a_model_error_crosses_as_data() -> None:
     assert (error.status_code, error.param) == (400, "messages")
 
 
+def test_a_stream_arrives_whole_in_fewer_trips() -> None:
+    replica = _replica("shout")
+
+    async def main() -> list[list[str]]:
+        trips = []
+        async for items in replica.stream({"messages": [{"role": "user", "content": "a b c d e f"}]}):
+            trips.append(items)
+            await asyncio.sleep(0.05)  # as a trip to the ingress takes a while
+        return trips
+
+    trips = asyncio.run(main())
+    words = [item for items in trips for item in items]
+    assert len(words) == 6
+    assert "".join(words) == "A B C D E F"
+    # The first word goes at once; the rest, made while it travelled, share the following trips.
+    assert len(trips) < 6
+
+
+def test_a_consumer_that_stops_stops_the_model() -> None:
+    replica = _replica("whoami")
+
+    async def main() -> None:
+        stream = replica.stream({"messages": [{"role": "user", "content": "hi"}], "delay": 0.0})
+        assert await anext(stream)
+        await stream.aclose()
+
+    asyncio.run(main())
+
+
 def test_an_unknown_name_fails_the_replica() -> None:
     with pytest.raises(LookupError, match="nope"):
         _replica("nope")
