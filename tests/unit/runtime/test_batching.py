@@ -66,6 +66,46 @@ async def test_full_batch_runs_without_waiting_for_the_window() -> None:
     await batcher.aclose()
 
 
+async def test_a_lone_request_does_not_wait_for_the_window() -> None:
+    model = FakeModel()
+    batcher = Batcher(model, max_batch_size=64, window=LONG_WINDOW)
+    async with asyncio.timeout(GUARD):
+        np.testing.assert_array_equal(await batcher.submit([1]), rows([1]))
+        np.testing.assert_array_equal(await batcher.submit([2]), rows([2]))
+    assert model.sizes == [1, 1]
+    await batcher.aclose()
+
+
+async def test_requests_arriving_pass_after_pass_share_one_batch() -> None:
+    # Each request reaches the batcher one event-loop pass after the one before, as a burst of HTTP requests
+    # does: the batch waits while they keep coming, and runs as soon as they stop, long before the window.
+    model = FakeModel()
+    batcher = Batcher(model, max_batch_size=64, window=LONG_WINDOW)
+    async with asyncio.timeout(GUARD):
+        tasks = []
+        for value in range(5):
+            tasks.append(asyncio.create_task(batcher.submit([value])))
+            await asyncio.sleep(0)
+        results = await asyncio.gather(*tasks)
+    assert model.sizes == [5]
+    assert [float(result[0, 0]) for result in results] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    await batcher.aclose()
+
+
+async def test_the_window_caps_the_wait_while_requests_keep_coming() -> None:
+    model = FakeModel()
+    batcher = Batcher(model, max_batch_size=1_000_000, window=0.02)
+    async with asyncio.timeout(GUARD):
+        tasks = []
+        while not model.entered.is_set():
+            tasks.append(asyncio.create_task(batcher.submit([len(tasks)])))
+            await asyncio.sleep(0)
+        results = await asyncio.gather(*tasks)
+    assert [float(result[0, 0]) for result in results] == [float(i) for i in range(len(tasks))]
+    assert model.sizes[0] < len(tasks)
+    await batcher.aclose()
+
+
 async def test_requests_waiting_behind_a_running_batch_are_merged() -> None:
     model = FakeModel()
     model.gate = asyncio.Event()

@@ -22,7 +22,7 @@ router = APIRouter()
 RESPONSES_STREAM = StreamFormat(named=True, ending=None)
 
 
-def get_store(request: Request) -> ResponseStore:
+async def get_store(request: Request) -> ResponseStore:
     store: ResponseStore = request.app.state.response_store
     return store
 
