@@ -423,8 +423,8 @@ def main() -> int:
             reference = f"direct, batch {name.split()[1]}" if name.endswith("clients x 1 sentence") else None
             if reference is None and name.startswith("server, 1 request"):
                 reference = f"direct, 1 x {len(texts[model])}"
-            ratio = f"{rate / rows[reference]:>5.2f}x  {reference}" if reference in rows else ""
-            print(f"{name:<{width}}  {rate:>11.1f}  {ratio}")
+            versus = f"{rate / rows[reference]:>5.2f}x  {reference}" if reference in rows else ""
+            print(f"{name:<{width}}  {rate:>11.1f}  {versus}")
     if MINILM_NAME in chosen:
         rows = best[MINILM_NAME]
         for count in counts:
