@@ -26,9 +26,9 @@ Rows (sentences per second, higher is better), per model:
                            `input_type` are embedded as queries there as in modelport
 
 Every request asks for base64, as the official openai client does. The clients are a minimal HTTP/1.1
-keep-alive client on asyncio streams (`--client raw`, the default) or httpx (`--client httpx`): they run on
-the same machine as the server, and httpx spends about as much CPU per one-sentence request as the server
-does, which would be counted against whichever server is measured. Both servers get the same clients.
+keep-alive client on asyncio streams (`--client raw`, the default; about 0.2 ms of CPU per request) or httpx
+(`--client httpx`): the clients share the machine's cores with the server, so whatever CPU they spend is
+counted against whichever server is measured. Both servers get the same clients.
 
 Goals: (issue 4) MiniLM server 1 x N >= 0.9 x direct; 16 clients with batching >= 5 x without;
 (issue 17) C clients >= 0.9 x direct batch C, for C = 16 and 64;
