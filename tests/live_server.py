@@ -40,7 +40,7 @@ def serve(registry: Registry, settings: Settings) -> Iterator[LiveServer]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     # The loop and HTTP stack `modelport serve` pins, whatever is installed (uvicorn would pick uvloop).
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11", loop="asyncio")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="httptools", loop="uvloop")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
