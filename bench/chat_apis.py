@@ -2,31 +2,24 @@
 
     .venv/bin/python bench/chat_apis.py [--deltas 500] [--rounds 7]
 
-One server, one chat function that yields `--deltas` words at once (no model, so the translation and the
-HTTP stack are all that is measured). Each round streams one request through each route, in turn; printed:
-the median time per stream and per delta on each route, and its ratio to chat completions (of the medians,
-and the median of the ratios within a round).
+A `modelport serve` of this file, in its own process: one chat function that yields `--deltas` words at once
+(no model, so the translation and the HTTP stack are all that is measured). Each round streams one request
+through each route, in turn; printed: the median time per stream and per delta on each route, and its ratio
+to chat completions (of the medians, and the median of the ratios within a round).
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
+from served import modelport_server
 
 from modelport import Message, model
-from modelport.app import spec_of
-from modelport.config import Settings
-from modelport.runtime import Registry
-from modelport.server import create_app
 
 DELTAS = 500
 
@@ -36,27 +29,6 @@ def words(messages: list[Message], max_tokens: int | None = None) -> Iterator[st
     """`max_tokens` words, one per delta."""
     for i in range(max_tokens or DELTAS):
         yield "word" if i == 0 else " word"
-
-
-@contextmanager
-def serving() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    spec = spec_of(words)
-    assert spec is not None
-    app = create_app(Registry([spec]), Settings())
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
 
 
 def routes(deltas: int) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -84,7 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     table = routes(args.deltas)
     times: dict[str, list[float]] = {name: [] for name in table}
-    with serving() as url, httpx.Client(base_url=url, timeout=60) as client:
+    # This file is the server's target: it serves `words` alone, in a process of its own.
+    with modelport_server(__file__) as url, httpx.Client(base_url=url, timeout=60) as client:
         for path, body in table.values():
             stream_once(client, path, body)  # warm up
         for _ in range(args.rounds):

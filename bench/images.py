@@ -16,6 +16,7 @@ tiny_pipeline.py) in a temporary folder. It starts `modelport serve --image-mode
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
 import io
 import json
@@ -96,6 +97,70 @@ def run_stream(client: httpx.Client, size: str, steps: int, seed: int) -> tuple[
     return first, whole
 
 
+def breakdown(pipeline_dir: Path, width: int, height: int, steps: int, threads: int, runs: int) -> dict[str, float]:
+    """Median seconds of each stage of one image, in-process, with the server's own preview code.
+
+    text: the prompt encoded (both halves of classifier-free guidance); step: one denoising step (UNet and
+    scheduler); vae: the latents decoded to pixels; png: the image encoded; preview: one preview as the
+    server makes and sends it (latents to RGB, scaled up, PNG, base64); whole: `pipeline(...)` and its PNG.
+    """
+    import torch
+
+    from modelport.builtin.diffusion import DiffusersImages
+
+    model = DiffusersImages(pipeline_dir, threads=threads)
+    model.load()
+    pipeline = model._pipelines["generate"]
+    torch.set_num_threads(threads)
+    stages: dict[str, list[float]] = {name: [] for name in ("text", "step", "vae", "png", "preview", "whole")}
+    for run in range(runs + 1):
+        ends: list[float] = []
+        latents: list[Any] = []
+
+        def on_step(_: Any, step: int, __: Any, tensors: dict[str, Any], ends: list[float] = ends) -> dict[str, Any]:
+            ends.append(time.perf_counter())
+            latents.append(tensors["latents"])
+            return tensors
+
+        generator = torch.Generator("cpu").manual_seed(run)
+        start = time.perf_counter()
+        with torch.no_grad():
+            pipeline.encode_prompt(PROMPT, "cpu", 1, True)
+        text = time.perf_counter() - start
+        start = time.perf_counter()
+        image = pipeline(
+            PROMPT,
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            generator=generator,
+            callback_on_step_end=on_step,
+            callback_on_step_end_tensor_inputs=["latents"],
+        ).images[0]
+        done = time.perf_counter()
+        png_start = time.perf_counter()
+        encoded = io.BytesIO()
+        image.save(encoded, "PNG")
+        png = time.perf_counter() - png_start
+        step = statistics.median(b - a for a, b in zip(ends, ends[1:], strict=False)) if len(ends) > 1 else 0.0
+        preview_start = time.perf_counter()
+        preview = model._preview(pipeline, latents[0], getattr(pipeline, "vae_scale_factor", 8))[0]
+        buffer = io.BytesIO()
+        preview.save(buffer, "PNG")
+        base64.b64encode(buffer.getvalue())
+        preview_seconds = time.perf_counter() - preview_start
+        if run == 0:
+            continue  # warm-up
+        stages["text"].append(text)
+        stages["step"].append(step)
+        # What follows the last step: the VAE decode and the conversion to a PIL image.
+        stages["vae"].append(done - ends[-1])
+        stages["png"].append(png)
+        stages["preview"].append(preview_seconds)
+        stages["whole"].append(done - start + png)
+    return {name: statistics.median(values) for name, values in stages.items()}
+
+
 def tiny_pipeline() -> Any:
     """The tests' module that builds the tiny pipeline."""
     spec = importlib.util.spec_from_file_location("tiny_pipeline", TESTS / "builtin" / "tiny_pipeline.py")
@@ -113,6 +178,7 @@ def main() -> None:
     parser.add_argument("--size", default="256x256")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--breakdown", action="store_true", help="also time each stage of one image in-process")
     args = parser.parse_args()
     width, height = (int(side) for side in args.size.split("x"))
 
@@ -120,6 +186,7 @@ def main() -> None:
         folder = args.pipeline
         if folder is None:
             folder = tiny_pipeline().build_tiny_pipeline(Path(scratch) / "tiny-sd")
+        stages = breakdown(folder, width, height, args.steps, args.threads, args.runs) if args.breakdown else {}
         local = in_process(folder, args.threads)
         with server(folder, args.threads) as url, httpx.Client(base_url=url, timeout=600) as client:
             # One of each first: loading, first-call allocations and caches are not what is measured.
@@ -142,6 +209,15 @@ def main() -> None:
     print(
         f"stream: first partial image {first:.3f} s, completed {whole:.3f} s, ratio {first / whole:.3f} (goal < 0.33)"
     )
+    if stages:
+        shown = ", ".join(f"{name} {1000 * seconds:.1f} ms" for name, seconds in stages.items())
+        print(f"stages in-process (medians): {shown}")
+        # The earliest a first preview can be: the prompt, one step, and the preview made and sent.
+        floor = stages["text"] + stages["step"] + stages["preview"]
+        print(
+            f"first preview at the earliest: {1000 * floor:.1f} ms = {floor / stages['whole']:.3f} of the whole; "
+            f"the VAE decode and PNG alone are {(stages['vae'] + stages['png']) / stages['whole']:.3f} of it"
+        )
 
 
 if __name__ == "__main__":

@@ -19,18 +19,15 @@ import argparse
 import asyncio
 import functools
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from served import modelport_process
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 TIMEOUT = 120.0
 KINDS = ("chat-stream", "chat", "embeddings", "speech", "transcription")
@@ -59,13 +56,6 @@ class Tally:
 
 
 HEADER = f"{'kind':<14}{'sent':>6}{'2xx':>6}{'4xx':>6}{'5xx':>6}{'timeouts':>9}{'broken':>8}{'p50 s':>9}{'p95 s':>9}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def resident_mb(pid: int) -> float:
@@ -224,24 +214,11 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after the load before memory is read")
     args = parser.parse_args()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELPORT_")}
-    command = [sys.executable, "-m", "modelport", "serve", "--port", str(port), "--no-access-log"]
+    options = ["--no-access-log"]
     for extra in ("chat", "embeddings", "speech"):
-        command += ["--builtin", extra]
-    server = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not become ready")
-            time.sleep(0.5)
+        options += ["--builtin", extra]
+    with modelport_process(*options, timeout=600, quiet=True) as served:
+        server, base = served.process, served.url
         audio = httpx.post(
             f"{base}/v1/audio/speech",
             json={"model": "hibari", "voice": "heart", "input": "Hello, how are you today?", "response_format": "wav"},
@@ -276,9 +253,6 @@ def main() -> None:
                 if line.startswith("modelport_requests_total")
             ),
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,23 @@ from modelport.runtime.model_dirs import ModelDirs
 from modelport.upstream import upstream_specs
 
 
-def _policy(settings: Settings, entry: ModelEntry | None = None, files: tuple[Path, ...] = ()) -> LoadPolicy:
+def _policy(
+    settings: Settings, entry: ModelEntry | None = None, files: tuple[Path, ...] = (), *, remote: bool = False
+) -> LoadPolicy:
     if entry is None:
         return LoadPolicy(
-            at_start=not settings.lazy, idle_timeout=settings.idle_timeout, estimated_bytes=files_size(files)
+            at_start=not settings.lazy,
+            idle_timeout=settings.idle_timeout,
+            estimated_bytes=files_size(files),
+            remote=remote,
         )
     idle = entry.idle_timeout if entry.idle_timeout is not None else settings.idle_timeout
     return LoadPolicy(
-        at_start=entry.load == "start", idle_timeout=idle, pinned=entry.pinned, estimated_bytes=files_size(files)
+        at_start=entry.load == "start",
+        idle_timeout=idle,
+        pinned=entry.pinned,
+        estimated_bytes=files_size(files),
+        remote=remote,
     )
 
 
@@ -68,10 +77,10 @@ def build_registry(settings: Settings, factory: PredictorFactory = LocalPredicto
         for spec in builtin_specs(settings):
             registry.add(spec, _policy(settings, files=_builtin_files(spec)))
     for _, entry, model in declared:
-        registry.add(model.spec, _policy(settings, entry, model.files))
+        registry.add(model.spec, _policy(settings, entry, model.files, remote=model.remote))
     for upstream in configured_upstreams(settings):
         for spec in upstream_specs(upstream):
-            registry.add(spec, _policy(settings))
+            registry.add(spec, _policy(settings, remote=True))
     if not len(registry) and not settings.model_dirs:
         raise TargetError(
             "nothing to serve: no built-in model is installed; pass a TARGET "

@@ -43,11 +43,13 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     engine: str
-    """The engine that serves it: llama, onnx-embeddings, use-embeddings, e5-embeddings, whisper, hibari, piper
-    or python."""
+    """The engine that serves it: llama, onnx-embeddings, use-embeddings, e5-embeddings, whisper, hibari, piper,
+    python or upstream (a model of another OpenAI-compatible server, which takes `model`, its id there,
+    `task`, `api_key_env`, `connect_timeout` and `timeout`)."""
 
     source: str | None = None
-    """A packaged model's name, or the path of its file or folder (for python: a target such as `module:attr`)."""
+    """A packaged model's name, or the path of its file or folder (for python: a target such as `module:attr`;
+    for upstream: the server's API root, such as `http://gpu-box:8000/v1`)."""
 
     aliases: list[str] = Field(default_factory=list)
     """More names the model answers to."""

@@ -2,7 +2,8 @@
 
 The upstream serves `examples/` and the test models; the proxy in front of it serves them through upstream
 entries (all that /models lists under a prefix, an explicit list with local names, an unreachable server,
-an impatient one, one that wants a key) and is driven through the openai client.
+an impatient one, one that wants a key) and is driven through the openai client. A third server declares
+upstream models in a models file, each with its own lifecycle.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +23,13 @@ from openai import OpenAI
 
 import live_server
 from live_server import LiveServer
+from modelport.catalog import build_registry
 from modelport.cli import main
-from modelport.config import Settings
+from modelport.config import Settings, load_settings
 from modelport.runtime import Registry, load_targets
 from modelport.upstream import UpstreamConfig, upstream_specs
 
-from . import faulty_models, upstream_models
+from . import audio_models, faulty_models, upstream_models
 from .conftest import API_KEY
 from .helpers import assert_error, user
 
@@ -45,7 +48,7 @@ def _closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[LiveServer]:
-    targets = [str(EXAMPLES), faulty_models.__name__, upstream_models.__name__]
+    targets = [str(EXAMPLES), faulty_models.__name__, upstream_models.__name__, audio_models.__name__]
     with live_server.serve(Registry(load_targets(targets)), Settings()) as live:
         yield live
 
@@ -93,6 +96,14 @@ def test_models_listed_under_prefix_and_names(proxied: OpenAI, direct: OpenAI) -
     assert {"parrot", "no-such-model", "ghost", "impatient", "locked/echo"} <= set(served)
     assert served["parrot"].owned_by == "127.0.0.1"
     assert served["up/echo"].owned_by == "modelport"
+    # Listed under the task the upstream says (a modelport upstream says it); chat when it does not.
+    tasks = {name: (model.model_extra or {}).get("task") for name, model in served.items()}
+    assert (tasks["up/tones"], tasks["up/hash-embed"], tasks["up/echo"], tasks["parrot"]) == (
+        "speech",
+        "embeddings",
+        "chat",
+        "chat",
+    )
 
 
 def test_chat_relayed(proxied: OpenAI) -> None:
@@ -269,3 +280,132 @@ def test_upstreams_from_the_environment(
     assert main(["models", upstream_models.__file__]) == 0
     listed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
     assert {"fields-chat", "reverse", "far/echo", "far/echo-1", "far/fields-chat", "far/tones"} <= set(listed)
+
+
+# Upstream models declared in a models file: each loads on demand (or at start), unloads when idle.
+
+
+@pytest.fixture(scope="module")
+def declared(upstream: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    models_file = tmp_path_factory.mktemp("declared") / "models.toml"
+    models_file.write_text(
+        f"""
+[models.far-echo]
+engine = "upstream"
+source = "{upstream.v1}"
+model = "echo"
+aliases = ["distant-echo"]
+idle_timeout = 0.5
+
+[models.far-tones]
+engine = "upstream"
+source = "{upstream.v1}"
+model = "tones"
+task = "speech"
+load = "start"
+
+[models.far-missing]
+engine = "upstream"
+source = "{upstream.v1}"
+model = "no-such-model"
+
+[models.far-ghost]
+engine = "upstream"
+source = "http://127.0.0.1:{_closed_port()}/v1"
+connect_timeout = 2
+
+[models.far-silent]
+engine = "upstream"
+source = "http://127.0.0.1:{_closed_port()}/v1"
+model = "tts-1"
+task = "speech"
+connect_timeout = 2
+"""
+    )
+    # A budget far below any local model: another server's models take nothing here, so they still load.
+    settings = load_settings(models_file=models_file, max_memory="1MB")
+    with live_server.serve(build_registry(settings), settings) as live:
+        yield live
+
+
+def _states(http: httpx.Client) -> dict[str, str]:
+    return {entry["id"]: entry["state"] for entry in http.get("/v1/models").json()["data"]}
+
+
+def test_a_declared_upstream_model_loads_on_demand_and_unloads_when_idle(declared: LiveServer, direct: OpenAI) -> None:
+    with (
+        httpx.Client(base_url=declared.url, timeout=30) as http,
+        OpenAI(base_url=declared.v1, api_key="unused", max_retries=0, timeout=30) as client,
+    ):
+        assert http.get("/health/ready").status_code == 200
+        states = _states(http)
+        # Loaded at start means the upstream answered and lists the model.
+        assert states["far-tones"] == "loaded"
+        assert states["far-echo"] == states["far-missing"] == states["far-ghost"] == "unloaded"
+        assert client.models.retrieve("far-tones").model_extra == {"task": "speech", "state": "loaded"}
+
+        completion = client.chat.completions.create(model="distant-echo", messages=user("hello there"))
+        assert completion.choices[0].message.content == "hello there"
+        assert completion.model == "distant-echo"
+        entry = http.get("/v1/models/far-echo").json()
+        assert entry["state"] == "loaded"
+        assert "memory_bytes" not in entry
+
+        deadline = time.monotonic() + 30
+        while _states(http)["far-echo"] != "unloaded":
+            assert time.monotonic() < deadline, "the idle upstream model did not unload"
+            time.sleep(0.05)
+        # Loaded again by the next request, streamed through as before.
+        stream = client.chat.completions.create(model="far-echo", messages=user("once more"), stream=True)
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "once more"
+
+        speech = client.audio.speech.create(model="far-tones", voice="mid", input="hello", response_format="wav")
+        reference = direct.audio.speech.create(model="tones", voice="mid", input="hello", response_format="wav")
+        assert speech.content == reference.content
+
+
+def test_a_declared_upstream_model_that_cannot_load_says_why_and_retries(declared: LiveServer) -> None:
+    with httpx.Client(base_url=declared.url, timeout=30) as http:
+        missing = http.post(CHAT, json={"model": "far-missing", "messages": user("hi")})
+        error = assert_error(missing, 502, code="upstream_unavailable")
+        assert "`far-missing`" in error["message"]
+        assert "does not serve `no-such-model`" in error["message"]
+        assert "echo" in error["message"]
+        for _ in range(2):
+            # Each request tries the load again: the upstream may be back.
+            ghost = http.post(CHAT, json={"model": "far-ghost", "messages": user("hi"), "stream": True})
+            assert "cannot be reached" in assert_error(ghost, 502, code="upstream_unavailable")["message"]
+        entry = http.get("/v1/models/far-ghost").json()
+        assert entry["state"] == "unloaded"
+        assert "cannot be reached" in entry["last_error"]
+
+
+def _voices(url: str, **query: str) -> dict[str, dict[str, object]]:
+    body = httpx.get(f"{url}/v1/audio/voices", params=query, timeout=30).json()
+    return {entry["model"]: entry for entry in body["data"]}
+
+
+def test_upstream_speech_models_list_the_voices_their_server_gives(
+    upstream: LiveServer, proxy: LiveServer, declared: LiveServer
+) -> None:
+    theirs = _voices(upstream.url)
+    assert theirs["tone-stream"]["aliases"]
+    relayed = _voices(proxy.url)
+    assert relayed["up/tones"] == {**theirs["tones"], "model": "up/tones"}
+    # The aliases are the upstream's: it is the upstream that reads the voice a request names.
+    assert relayed["up/tone-stream"] == {**theirs["tone-stream"], "model": "up/tone-stream"}
+    assert "up/echo" not in relayed
+    assert _voices(declared.url, model="far-tones") == {
+        "far-tones": {"model": "far-tones", "voices": ["low", "mid", "high"], "aliases": {}}
+    }
+    assert _voices(declared.url, model="far-echo") == {}
+
+
+def test_an_upstream_that_cannot_list_its_voices_gets_openais(declared: LiveServer) -> None:
+    listed = _voices(declared.url)
+    assert set(listed) == {"far-tones", "far-silent"}
+    assert listed["far-silent"] == {
+        "model": "far-silent",
+        "voices": ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"],
+        "aliases": {},
+    }

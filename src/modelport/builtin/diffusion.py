@@ -230,12 +230,16 @@ class DiffusersImages:
             weights = torch.tensor(_LATENT_RGB, dtype=torch.float32, device=latents.device)
             rgb = torch.einsum("bchw,cr->bhwr", latents.float(), weights)
             pixels = ((rgb + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-        return [
+        previews = [
             Image.fromarray(array, "RGB").resize(
                 (array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.BILINEAR
             )
             for array in pixels
         ]
+        for preview in previews:
+            # Said to be a preview, it is sent at once rather than after a wait for what comes next.
+            preview.info["preview"] = True
+        return previews
 
 
 def _longest_tokenizer(pipeline: Any) -> tuple[Any, int | None]:

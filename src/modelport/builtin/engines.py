@@ -25,6 +25,8 @@ class EngineModel:
 
     spec: ModelSpec
     files: tuple[Path, ...] = field(default=())
+    # Served by another server: it takes no memory here.
+    remote: bool = False
 
 
 EngineBuilder = Callable[[str, ModelEntry, Settings], EngineModel]
@@ -243,6 +245,43 @@ def _python(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
     )
 
 
+def _upstream(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
+    """A model of another OpenAI-compatible server: `source` is its API root, `model` its id there (default:
+    the entry's name), `task` the one it is listed under (default chat); the rest as for `upstreams`."""
+    from pydantic import ValidationError
+
+    from modelport.predictor import Task
+    from modelport.upstream import UpstreamConfig, declared_upstream
+
+    options = entry.options
+    upstream_id = options.pop("model", name)
+    task = options.pop("task", Task.CHAT.value)
+    tasks = [member.value for member in Task]
+    if not isinstance(upstream_id, str) or not upstream_id:
+        raise TargetError(f"model {name!r}: model must be the upstream's model id, got {upstream_id!r}")
+    if task not in tasks:
+        raise TargetError(f"model {name!r}: task must be one of {', '.join(tasks)}, got {task!r}")
+    settable = {"api_key_env", "connect_timeout", "timeout"}
+    unknown = set(options) - settable
+    if unknown or not entry.source:
+        problem = f"has no setting {', '.join(sorted(unknown))}" if unknown else "needs a source, its API root URL"
+        shown = ", ".join(sorted([*settable, "model", "task"]))
+        raise TargetError(f"model {name!r}: the upstream engine {problem} (its settings: {shown})")
+    try:
+        config = UpstreamConfig(base_url=entry.source, **options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "source"
+        raise TargetError(f"model {name!r}: {where}: {error['msg']}") from None
+    try:
+        spec = declared_upstream(
+            name, config, upstream_id, task=Task(task), aliases=tuple(entry.aliases), description=entry.description
+        )
+    except ValueError as exc:
+        raise TargetError(f"model {name!r}: {exc}") from None
+    return EngineModel(spec, remote=True)
+
+
 register_engine("llama", _llama)
 register_engine("onnx-embeddings", _onnx_embeddings)
 register_engine("whisper", _whisper)
@@ -251,8 +290,8 @@ register_engine("piper", _piper)
 register_engine("use-embeddings", _use_embeddings)
 register_engine("e5-embeddings", _e5_embeddings)
 register_engine("python", _python)
-# More engines register here: "upstream" (an OpenAI-compatible server, whose entry keys such as a base URL
-# arrive in `entry.options`) and "diffusers" (a pipeline folder, which `engine_for_path` then recognises).
+register_engine("upstream", _upstream)
+# More engines register here: "diffusers" (a pipeline folder, which `engine_for_path` then recognises).
 
 
 def engine_for_path(path: Path) -> str | None:

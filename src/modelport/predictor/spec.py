@@ -129,7 +129,8 @@ class ForwardRequest:
 
     `endpoint` is the OpenAI path below `/v1` (`chat/completions`, `embeddings`, `audio/speech`, ...);
     `fields` holds every field the client sent, unknown ones included; `reply` says what the caller
-    reads back: one JSON object, the stream's JSON events, or the body's bytes as they arrive.
+    reads back: one JSON object, the stream's JSON events, or the body's bytes as they arrive. A `GET`
+    (`audio/voices`) sends `fields` as its query and reads one JSON object.
     """
 
     endpoint: str
@@ -137,6 +138,7 @@ class ForwardRequest:
     reply: Literal["json", "events", "bytes"] = "json"
     # A multipart upload (transcriptions): the file's name and content.
     file: tuple[str, bytes] | None = None
+    method: Literal["POST", "GET"] = "POST"
 
 
 TaskSignature = (

@@ -37,6 +37,9 @@ class LoadPolicy:
     pinned: bool = False
     # What the model is expected to take in memory, from its files, until a load measures it.
     estimated_bytes: int = 0
+    # Served by another server (an upstream's model): it takes no memory here, so its load is not measured
+    # and it is never unloaded to make room; it still loads on demand and unloads when idle.
+    remote: bool = False
 
 
 class LifecycleObserver(Protocol):

@@ -258,7 +258,8 @@ class Registry:
             finally:
                 ticker.cancel()
             seconds = time.monotonic() - started
-            measured = resident_bytes() - before
+            # Another server's model takes nothing here: whatever else the process did meanwhile is not its.
+            measured = 0 if model.policy.remote else resident_bytes() - before
             # A reload may reuse memory the allocator kept from the last one and measure less: keep the most.
             model.measured_bytes = max(model.measured_bytes, measured)
             model.load_seconds = seconds
@@ -288,7 +289,7 @@ class Registry:
     async def _make_room(self, model: ManagedModel) -> None:
         """Unload the least recently used idle models until `model` fits the memory budget."""
         budget = self.max_memory
-        if budget is None:
+        if budget is None or model.policy.remote:
             return
         need = model.memory_bytes
         if need > budget:
@@ -302,7 +303,8 @@ class Registry:
             used = sum(m.memory_bytes for m in self._models if m is not model and m.state is not State.UNLOADED)
             if used + need <= budget:
                 return
-            idle = [m for m in self._models if m is not model and m.evictable]
+            # Unloading another server's model would free nothing here.
+            idle = [m for m in self._models if m is not model and m.evictable and not m.policy.remote]
             if not idle:
                 raise UnavailableError(
                     f"The model `{model.name}` needs about {format_size(need)} and the models in use take "

@@ -50,6 +50,15 @@ async def forward_json(
     return answer
 
 
+async def forward_get(predictor: Predictor, endpoint: str, query: dict[str, Any]) -> dict[str, Any]:
+    """The predictor's JSON answer to a `GET` of `endpoint` (`audio/voices`), as its server sent it."""
+    request = ForwardRequest(endpoint=endpoint, fields=query, reply="json", method="GET")
+    answer = await predictor.call(request=request)
+    if not isinstance(answer, dict):
+        raise _broken(predictor, endpoint)
+    return answer
+
+
 async def forward_events(
     predictor: Predictor, endpoint: str, fields: dict[str, Any], file: tuple[str, bytes] | None = None
 ) -> AsyncIterator[dict[str, Any]]:

@@ -277,7 +277,7 @@ async def _steps(predictor: Predictor, job: ImageJob) -> AsyncIterator[_Step]:
             made += check_images(predictor.name, await predictor.call(**arguments), expected)
             continue
         last: Any = []
-        async for value, is_last in _with_last(predictor.stream(**arguments)):
+        async for value, is_last in _with_last(predictor.stream(**arguments), _marked_preview):
             if is_last:
                 last = value
             else:
@@ -287,12 +287,21 @@ async def _steps(predictor: Predictor, job: ImageJob) -> AsyncIterator[_Step]:
     yield _Step(made[: job.count], final=True)
 
 
-async def _with_last(stream: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, bool]]:
+def _marked_preview(value: Any) -> bool:
+    """Whether the model said the item is a preview: each of its images has `info["preview"]` set."""
+    images = value if isinstance(value, list) else [value]
+    return bool(images) and all(isinstance(image, Image.Image) and image.info.get("preview") for image in images)
+
+
+async def _with_last(
+    stream: AsyncIterator[Any], is_preview: Callable[[Any], bool] = lambda _: False
+) -> AsyncIterator[tuple[Any, bool]]:
     """Each item of `stream` with whether it is the last, told as soon as can be: a preview goes out while
     the model works on the next item, not when that item arrives.
 
-    An item is the last when the stream ends within `LAST_ITEM_GRACE` seconds of it (a model's generator
-    returns straight after yielding its result). One that ends later sends its result as a preview too.
+    An item `is_preview` says is one goes out at once. Another is the last when the stream ends within
+    `LAST_ITEM_GRACE` seconds of it (a model's generator returns straight after yielding its result); one
+    that ends later sends its result as a preview too.
     """
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
         upcoming = asyncio.ensure_future(anext(stream, _END))
@@ -300,6 +309,10 @@ async def _with_last(stream: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, boo
             item = await upcoming
             while item is not _END:
                 upcoming = asyncio.ensure_future(anext(stream, _END))
+                if is_preview(item):
+                    yield item, False
+                    item = await upcoming
+                    continue
                 done, _ = await asyncio.wait({upcoming}, timeout=LAST_ITEM_GRACE)
                 # A stream that fails next still sends this item, as the preview it was.
                 if done and upcoming.exception() is None and upcoming.result() is _END:

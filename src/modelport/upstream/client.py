@@ -152,15 +152,58 @@ class UpstreamClient:
 
     async def list_models(self) -> list[dict[str, Any]]:
         """The upstream's `GET /models` entries."""
+        response = await self._get("models")
+        if response.status_code >= 400:
+            await self._raise_for(response)
+        return models_in(response.json(), self.label)
+
+    async def check_serves(self, upstream_id: str, model: str) -> None:
+        """Raise a 502 naming the upstream and `model` (the local name) unless its `/models` lists `upstream_id`.
+
+        A server without `/models` (a 404 or 405) is given the benefit of the doubt: it answered, so it is up.
+        Its refusal (a key it does not take, say) is a 502 too: the client's own request was not at fault.
+        """
+        response = await self._get("models")
+        if response.status_code in (404, 405):
+            logger.info("upstream %s has no /models; %s is not checked", self.label, upstream_id)
+            return
         try:
-            response = await self._http().get("models")
+            if response.status_code >= 400:
+                await self._raise_for(response)
+            listed = [entry["id"] for entry in models_in(response.json(), self.label)]
+        except (ModelportError, ValueError) as exc:
+            reason = exc.message if isinstance(exc, ModelportError) else "its answer is not JSON"
+            raise UpstreamUnavailableError(
+                f"The model `{model}` cannot load: the upstream server {self.label} did not list its models "
+                f"({response.status_code}: {reason})"
+            ) from None
+        if upstream_id not in listed:
+            shown = ", ".join(listed[:20]) + (", ..." if len(listed) > 20 else "") or "none"
+            raise UpstreamUnavailableError(
+                f"The model `{model}` cannot load: the upstream server {self.label} does not serve `{upstream_id}` "
+                f"(it serves: {shown})."
+            )
+
+    async def get_json(self, endpoint: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        """GET with `query` and read the whole JSON object; an error or another shape as for `post_json`."""
+        response = await self._get(endpoint, query)
+        if response.status_code >= 400:
+            await self._raise_for(response)
+        try:
+            value = response.json()
+        except ValueError:
+            raise self._bad_body(f"its answer to {endpoint} is not JSON") from None
+        if not isinstance(value, dict):
+            raise self._bad_body(f"its answer to {endpoint} is not a JSON object")
+        return value
+
+    async def _get(self, endpoint: str, query: Mapping[str, Any] | None = None) -> httpx.Response:
+        try:
+            return await self._http().get(endpoint, params=dict(query) if query else None)
         except httpx.TimeoutException as exc:
             raise self._timed_out(exc) from None
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
-        if response.status_code >= 400:
-            await self._raise_for(response)
-        return models_in(response.json(), self.label)
 
     async def _raise_for(self, response: httpx.Response) -> None:
         body = await response.aread()

@@ -26,6 +26,7 @@ def test_the_engines() -> None:
         "hibari",
         "piper",
         "python",
+        "upstream",
     } <= set(ENGINES)
 
 
@@ -66,6 +67,36 @@ def test_a_python_model_is_renamed_and_keeps_its_task() -> None:
     assert model.spec.name == "mine"
     assert model.spec.aliases == ("parrot",)
     assert model.spec.task is Task.EMBEDDINGS
+
+
+def test_an_upstream_entry_is_another_servers_model() -> None:
+    options = {"engine": "upstream", "source": "http://127.0.0.1:9/v1/", "aliases": ["f"], "timeout": 5}
+    model = build_model("far", ModelEntry.model_validate({**options, "model": "m", "task": "embeddings"}), Settings())
+    assert model.remote
+    assert model.spec.forwards
+    assert model.spec.task is Task.EMBEDDINGS
+    assert model.spec.names == ("far", "f")
+    assert (model.spec.target.upstream_id, model.spec.target.client.config.timeout) == ("m", 5)
+    assert model.spec.target.client.config.base_url == "http://127.0.0.1:9/v1"
+    chat = build_model("far", ModelEntry.model_validate(options), Settings())
+    assert (chat.spec.task, chat.spec.target.upstream_id) == (Task.CHAT, "far")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "needs a source, its API root URL"),
+        ({"source": "gpu-box:8000/v1"}, "base_url must start with http"),
+        ({"source": "http://h/v1", "colour": "blue"}, r"has no setting colour \(its settings: api_key_env, .*task"),
+        ({"source": "http://h/v1", "task": "painting"}, "task must be one of chat, embeddings"),
+        ({"source": "http://h/v1", "timeout": -1}, "timeout: Input should be greater than 0"),
+        ({"source": "http://h/v1", "model": ""}, "model must be the upstream's model id"),
+        ({"source": "http://h/v1", "api_key_env": "MODELPORT_TEST_UNSET_VARIABLE"}, "is not set"),
+    ],
+)
+def test_an_upstream_entry_is_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(TargetError, match=rf"model 'far': .*{message}"):
+        build_model("far", ModelEntry.model_validate({"engine": "upstream", **options}), Settings())
 
 
 def test_local_paths_are_recognised_from_their_files(tmp_path: Path) -> None:

@@ -15,15 +15,16 @@ from pydantic import BaseModel
 
 from modelport.audio import MEDIA_TYPES
 from modelport.config import Settings
-from modelport.predictor import SpeechSignature, Task
-from modelport.protocol.audio import SpeechModelVoices, SpeechRequest, TranscriptionForm, TranslationForm, VoiceList
+from modelport.predictor import Task
+from modelport.protocol.audio import SpeechRequest, TranscriptionForm, TranslationForm, VoiceList
 from modelport.runtime import Registry
 from modelport.server.dependencies import get_registry, predictor_for
 from modelport.server.openapi import SPEECH_CONTENT, event_stream
 from modelport.server.sse import SELF_ENDING, sse_response
-from modelport.serving.speech import create_speech, speech_bytes, speech_events, streams, voice_aliases
+from modelport.serving.speech import create_speech, speech_bytes, speech_events, streams
 from modelport.serving.transcript_formats import render
 from modelport.serving.transcription import TimeLimit, transcribe, transcript_events
+from modelport.serving.voices import voice_lists
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +72,13 @@ async def speech(
 
 @router.get("/v1/audio/voices")
 async def voices(
-    registry: Annotated[Registry, Depends(get_registry)], settings: Annotated[Settings, Depends(get_settings)]
+    registry: Annotated[Registry, Depends(get_registry)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    model: str | None = None,
 ) -> VoiceList:
-    """Each speech model's voices, and the OpenAI voice names that map onto them."""
-    data: list[SpeechModelVoices] = []
-    for predictor in registry:
-        signature = predictor.spec.signature
-        if isinstance(signature, SpeechSignature):
-            aliases = voice_aliases(signature, settings.voice_map)
-            data.append(SpeechModelVoices(model=predictor.name, voices=list(signature.voices), aliases=aliases))
-    return VoiceList(data=data)
+    """Each speech model's voices (only `model`'s, when given), and the OpenAI voice names that map onto them.
+    An upstream server's speech model lists the voices its server gives, else OpenAI's voice names."""
+    return VoiceList(data=await voice_lists(registry, settings.voice_map, model))
 
 
 async def _read_upload(file: UploadFile) -> bytes:
