@@ -19,6 +19,7 @@ import argparse
 import base64
 import importlib.util
 import io
+import itertools
 import json
 import os
 import statistics
@@ -117,7 +118,9 @@ def breakdown(pipeline_dir: Path, width: int, height: int, steps: int, threads: 
         ends: list[float] = []
         latents: list[Any] = []
 
-        def on_step(_: Any, step: int, __: Any, tensors: dict[str, Any], ends: list[float] = ends) -> dict[str, Any]:
+        def on_step(
+            _: Any, step: int, __: Any, tensors: dict[str, Any], ends: list[float] = ends, latents: list[Any] = latents
+        ) -> dict[str, Any]:
             ends.append(time.perf_counter())
             latents.append(tensors["latents"])
             return tensors
@@ -142,7 +145,7 @@ def breakdown(pipeline_dir: Path, width: int, height: int, steps: int, threads: 
         encoded = io.BytesIO()
         image.save(encoded, "PNG")
         png = time.perf_counter() - png_start
-        step = statistics.median(b - a for a, b in zip(ends, ends[1:], strict=False)) if len(ends) > 1 else 0.0
+        step = statistics.median(b - a for a, b in itertools.pairwise(ends)) if len(ends) > 1 else 0.0
         preview_start = time.perf_counter()
         preview = model._preview(pipeline, latents[0], getattr(pipeline, "vae_scale_factor", 8))[0]
         buffer = io.BytesIO()
