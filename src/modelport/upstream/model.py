@@ -94,12 +94,12 @@ def _spec(config: UpstreamConfig, model: UpstreamModel, entry: dict[str, Any]) -
     """`model`'s spec; `entry` is what the upstream's `/models` says of it (a modelport upstream says its task)."""
     owner = urlsplit(config.base_url).hostname or "upstream"
     owned_by = entry.get("owned_by") if isinstance(entry.get("owned_by"), str) else owner
-    task = entry.get("task")
-    listed = isinstance(task, str) and task in {member.value for member in Task}
+    said = entry.get("task")
+    listed = said if isinstance(said, str) and said in {member.value for member in Task} else None
     return ModelSpec(
         name=config.local_name(model.upstream_id),
         # Listed under the task the upstream says it has, if it says; chat otherwise. Any endpoint serves it.
-        task=Task(task) if listed else Task.CHAT,
+        task=Task(listed) if listed else Task.CHAT,
         target=model,
         qualname=f"upstream {config.base_url} model {model.upstream_id}",
         signature=ForwardSignature(),
