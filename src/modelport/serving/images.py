@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -335,9 +336,10 @@ def _check_sizes(predictor: Predictor, job: ImageJob, images: list[Image.Image])
         check_image_size(predictor.name, image, size)
 
 
-async def _encode(job: ImageJob, image: Image.Image) -> bytes:
+async def _encode(job: ImageJob, image: Image.Image, *, preview: bool = False) -> bytes:
     compression = job.request.output_compression if isinstance(job.request, ImageRequest) else None
-    return await anyio.to_thread.run_sync(encode_image, image, job.output_format, compression, job.keeps_alpha)
+    encode = functools.partial(encode_image, fast=preview)
+    return await anyio.to_thread.run_sync(encode, image, job.output_format, compression, job.keeps_alpha)
 
 
 def _usage(predictor: Predictor, job: ImageJob) -> Usage:
@@ -407,7 +409,7 @@ async def image_events(predictor: Predictor, job: ImageJob) -> AsyncIterator[Bas
                 preview = step.images[0]
                 yield partial(
                     type=f"{prefix}.partial_image",
-                    b64_json=base64.b64encode(await _encode(job, preview)).decode("ascii"),
+                    b64_json=base64.b64encode(await _encode(job, preview, preview=True)).decode("ascii"),
                     created_at=int(time.time()),
                     partial_image_index=sent,
                     size=f"{preview.width}x{preview.height}",

@@ -121,3 +121,12 @@ def test_names_are_not_guessable_and_closing_deletes_everything() -> None:
         files.path("../etc/passwd")
     files.close()
     assert not files.folder.exists()
+
+
+def test_a_fast_png_is_the_same_picture() -> None:
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), "RGB").resize((128, 128))
+    fast = encode_image(image, "png", None, keep_alpha=False, fast=True)
+    with Image.open(io.BytesIO(fast)) as decoded:
+        assert decoded.format == "PNG"
+        assert np.array_equal(np.asarray(decoded), np.asarray(image))
