@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import statistics
 import time
 from contextlib import AbstractContextManager, ExitStack
@@ -115,7 +116,7 @@ def spoken_answer(http: httpx.Client, runs: int) -> None:
     print(f"answer: {len(transcript.split())} words, ~{sentences} sentences: {transcript!r}")
     print(f"streamed, first audio byte:   {1000 * first:8.1f} ms (whole stream {1000 * streamed:.0f} ms)")
     print(f"not streamed, whole answer:   {1000 * whole:8.1f} ms")
-    print(f"first audio / whole answer:   {ratio:.3f}  (median of {runs} pairs; goal < 0.333)")
+    print(f"first audio / whole answer:   {ratio:.3f}  (median of {runs} pairs; goal < 0.333)", flush=True)
 
 
 def recordings(http: httpx.Client) -> list[str]:
@@ -148,12 +149,14 @@ def conversation(http: httpx.Client, spoken: list[str]) -> list[float]:
 def cached_conversation(cached: httpx.Client, uncached: httpx.Client, runs: int) -> None:
     spoken = recordings(cached)
     results: dict[str, list[list[float]]] = {"cache": [], "no cache": []}
-    for _ in range(runs):
+    for run in range(1, runs + 1):
         # Alternate the two servers, so a load that comes and goes on the machine falls on both alike. Each
         # run's recordings are new to the cached server: a sound more at the end makes their hashes differ.
         results["cache"].append(conversation(cached, spoken))
         results["no cache"].append(conversation(uncached, spoken))
         spoken = [base64.b64encode(base64.b64decode(s) + b"\0").decode() for s in spoken]
+        totals = ", ".join(f"{name} {sum(rows[-1]):.1f} s" for name, rows in results.items())
+        print(f"  conversation {run} of {runs}: {totals}", flush=True)
     for name, rows in results.items():
         turns = [statistics.median(row[i] for row in rows) for i in range(len(TURNS))]
         total = statistics.median(sum(row) for row in rows)
@@ -168,14 +171,16 @@ def cached_conversation(cached: httpx.Client, uncached: httpx.Client, runs: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="pairs of spoken answers, and conversations per server")
     args = parser.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with ExitStack() as stack:
         cached = stack.enter_context(httpx.Client(base_url=stack.enter_context(server()), timeout=600))
         uncached_url = stack.enter_context(server("--transcript-cache-size", "0"))
         uncached = stack.enter_context(httpx.Client(base_url=uncached_url, timeout=600))
         spoken_answer(cached, args.runs)
         cached_conversation(cached, uncached, args.runs)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
