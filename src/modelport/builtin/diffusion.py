@@ -8,7 +8,6 @@ hub. Edits run the image-to-image and inpainting variants of the same pipeline, 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import os
@@ -272,10 +271,16 @@ def _repaint_mask(mask: Image.Image) -> Image.Image:
     return mask.convert("L")
 
 
-@functools.cache
+# Each pipeline class's call parameters, read once: `inspect.signature` of a pipeline's call takes about a
+# millisecond.
+_CALL_PARAMETERS: dict[type, frozenset[str]] = {}
+
+
 def _call_parameters(kind: type) -> frozenset[str]:
-    # Read once per pipeline class: `inspect.signature` of a pipeline's call takes about a millisecond.
-    return frozenset(inspect.signature(kind.__call__).parameters)
+    known = _CALL_PARAMETERS.get(kind)
+    if known is None:
+        known = _CALL_PARAMETERS[kind] = frozenset(inspect.signature(kind.__call__).parameters)
+    return known
 
 
 def _accepted(pipeline: Any, options: dict[str, Any]) -> dict[str, Any]:
