@@ -116,7 +116,7 @@ def test_logit_sampler_never_draws_padding_or_impossible_tokens() -> None:
 # A fixed small distribution, placed at token ids in several blocks of 128 (and the rest impossible).
 SUPPORT = [3, 130, 131, 200, 250, 299]
 PROBABILITIES = np.array([0.4, 0.25, 0.15, 0.1, 0.06, 0.04])
-DRAWS = 20_000
+DRAWS = 40_000
 
 
 def small_logits(n_vocab: int = 300) -> np.ndarray:
