@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelport.builtin import MissingDependencyError
 from modelport.config import Settings
@@ -59,11 +58,10 @@ def models(settings: Settings) -> list[ModelSpec]:
         from modelport.builtin.llama.chat import LlamaChat
     except ImportError as exc:
         raise MissingDependencyError("the built-in chat model", "chat") from exc
-    options: dict[str, Any] = {
+    options = {
         "n_parallel": settings.chat_parallel,
         "n_ctx_per_sequence": settings.chat_context,
         "max_queue": settings.queue_size,
-        "speculation": settings.chat_speculation,
     }
     choice = settings.chat_model or DEFAULT_NAME
     packaged = PACKAGED_MODELS.get(choice)
