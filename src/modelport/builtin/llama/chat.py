@@ -181,10 +181,12 @@ class LlamaChat:
         functions = tooling.function_tools(tools)
         mode, names = tooling.chosen_tools(functions, tool_choice)
         parallel = parallel_tool_calls is not False
-        grammar = self._grammar(response_format, functions, names, mode, parallel)
+        answer = self._answer_schema(response_format)
+        grammar = self._grammar(answer, functions, names, mode, parallel)
         offered = [{"type": "function", "function": f} for f in functions] if mode != "none" else None
         # At run time the messages are plain dicts; the TypedDict union is only their static type.
-        prompt = self._prompt([dict(m) for m in messages], offered)
+        conversation = [dict(m) for m in messages]
+        prompt = self._prompt(conversation, offered)
         params = self._sampling(
             max_tokens, temperature, top_p, seed, stop, presence_penalty, frequency_penalty, logit_bias,
             logprobs=(top_logprobs or 0) if logprobs else None, grammar=grammar,
@@ -192,8 +194,7 @@ class LlamaChat:
         # Each choice draws its own sample; with a seed, choice i uses seed + i, so the set is reproducible.
         choice_params = [replace(params, seed=None if params.seed is None else params.seed + i) for i in range(n or 1)]
         generations = self.engine.submit_all(prompt, choice_params)
-        answered = tooling.answered_calls([dict(m) for m in messages]) if mode == "auto" else []
-        answer = self._answer_schema(response_format)
+        answered = tooling.answered_calls(conversation) if mode == "auto" else []
         retry = None
         if answered and answer is not None:
             # A call the conversation already has the result of, when the answer has a format: the model is
@@ -374,17 +375,16 @@ class LlamaChat:
 
     def _grammar(
         self,
-        response_format: dict[str, Any] | None,
+        answer: dict[str, Any] | None,
         functions: list[dict[str, Any]],
         names: list[str],
         mode: str,
         parallel: bool,
     ) -> str | None:
-        """The grammar the output must match: tool calls when one is required; under `auto` with a JSON
-        format, either tool calls or the answer in the format; else the format's, if any."""
+        """The grammar the output must match: tool calls when one is required; under `auto` with the JSON
+        schema `answer` (of the response format), either tool calls or the answer; else `answer`'s, if any."""
         if mode == "required":
             return tooling.tool_call_grammar(functions, names, parallel=parallel)
-        answer = self._answer_schema(response_format)
         if answer is None:
             return None
         if mode == "auto":
