@@ -35,7 +35,7 @@ from modelport.protocol.anthropic import (
 )
 from modelport.protocol.chat import ChatCompletionRequest
 from modelport.runtime import Predictor
-from modelport.serving.chat import chat_chunks
+from modelport.serving.chat import chat_chunks, first_choice_events
 from modelport.serving.chat_request import build_chat_request
 from modelport.serving.usage import estimate_tokens, message_text
 
@@ -228,20 +228,10 @@ class _Translation:
     def chunk(self, chunk: ChatCompletionChunk) -> list[BaseModel]:
         if chunk.usage is not None:
             self.usage = Usage(input_tokens=chunk.usage.prompt_tokens, output_tokens=chunk.usage.completion_tokens)
-        events: list[BaseModel] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
-                continue
-            if choice.delta.content:
-                events += self._text(choice.delta.content)
-            for call in choice.delta.tool_calls or ():
-                function = call.function
-                events += self._call(
-                    call.index, call.id, function.name if function else None, function.arguments if function else None
-                )
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
-                self.matched = (choice.model_extra or {}).get("stop_reason")
+        events, finished = first_choice_events(chunk, self._text, self._call)
+        if finished is not None:
+            self.finish_reason = finished.finish_reason
+            self.matched = (finished.model_extra or {}).get("stop_reason")
         return events
 
     def stop(self) -> tuple[StopReason, str | None]:

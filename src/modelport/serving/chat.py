@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
     ChatCompletionMessageFunctionToolCall,
     Function,
 )
+from pydantic import BaseModel
 
 from modelport.errors import PredictorError
 from modelport.predictor import ChatSignature
@@ -137,6 +138,30 @@ async def chat_chunks(
         yield stamp(
             ChatCompletionChunk(id="", object="chat.completion.chunk", created=0, model="", choices=[], usage=usage)
         )
+
+
+def first_choice_events(
+    chunk: ChatCompletionChunk,
+    text: Callable[[str], list[BaseModel]],
+    call: Callable[[int, str | None, str | None, str | None], list[BaseModel]],
+) -> tuple[list[BaseModel], chunk_types.Choice | None]:
+    """Another API's events for the first choice of a chat chunk: `text` of its content, then `call` of each
+    tool-call delta (index, id, name, arguments); and that choice when the chunk finishes it."""
+    events: list[BaseModel] = []
+    finished = None
+    for choice in chunk.choices:
+        if choice.index != 0:
+            continue
+        if choice.delta.content:
+            events += text(choice.delta.content)
+        for delta in choice.delta.tool_calls or ():
+            function = delta.function
+            events += call(
+                delta.index, delta.id, function.name if function else None, function.arguments if function else None
+            )
+        if choice.finish_reason is not None:
+            finished = choice
+    return events, finished
 
 
 def forwarded_fields(request: ChatCompletionRequest) -> dict[str, Any]:

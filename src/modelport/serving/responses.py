@@ -35,7 +35,7 @@ from modelport.errors import ModelportError, NotFoundError, PredictorError
 from modelport.protocol.chat import ChatCompletionRequest
 from modelport.protocol.responses import ResponsesRequest
 from modelport.runtime import Predictor
-from modelport.serving.chat import chat_chunks
+from modelport.serving.chat import chat_chunks, first_choice_events
 from modelport.serving.response_input import (
     chat_messages,
     chat_request_for,
@@ -293,19 +293,9 @@ class _Translation:
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": prompt + completion,
             }
-        events: list[BaseModel] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
-                continue
-            if choice.delta.content:
-                events += self._text(choice.delta.content)
-            for call in choice.delta.tool_calls or ():
-                function = call.function
-                events += self._call(
-                    call.index, call.id, function.name if function else None, function.arguments if function else None
-                )
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
+        events, finished = first_choice_events(chunk, self._text, self._call)
+        if finished is not None:
+            self.finish_reason = finished.finish_reason
         return events
 
     def finish(self) -> list[BaseModel]:
