@@ -7,9 +7,15 @@
    audio chat models do): the server time of each turn with the transcript cache and without it
    (`--transcript-cache-size 0`). Goal: with the cache, the tenth turn costs no more than the first. The
    assistant's answers in the history are fixed and each turn generates one token, so that a turn's time
-   is the cost of its input and not the length of the answer it happened to get.
+   is the cost of its input and not the length of an answer it happened to get. Two things would otherwise
+   make turn 1 and turn 10 differ for reasons that are not the re-sent audio: which recording each turn
+   transcribes (Whisper's time depends on what was said) and a first turn whose prompt an earlier
+   conversation left in the prefix cache. So each conversation starts at a different recording (over
+   `--rotations` conversations every turn transcribes every recording once, and a turn's time is the mean)
+   and has a system prompt of its own. The same conversations typed (the transcripts as text) show what
+   the chat model alone adds per turn as its context grows; the audio's own cost is the difference.
 
-    .venv/bin/python bench/voice_chat.py [--runs 3]
+    .venv/bin/python bench/voice_chat.py [--runs 3] [--rotations 10]
 
 It starts two `modelport serve --builtin chat --builtin speech` on free ports on 127.0.0.1, one with the
 cache and one without, and stops them at the end.
@@ -127,16 +133,27 @@ def recordings(http: httpx.Client) -> list[str]:
     return spoken
 
 
-def conversation(http: httpx.Client, spoken: list[str]) -> list[float]:
-    """Seconds per turn: each turn sends every earlier recording again, and the earlier answers as text.
+def rotated(items: list[Any], rotation: int) -> list[Any]:
+    return items[rotation:] + items[:rotation]
+
+
+def conversation(http: httpx.Client, said: list[Any], rotation: int) -> list[float]:
+    """Seconds per turn: turn k says `said[(rotation + k) % 10]` (a recording, sent as `input_audio`, or its
+    transcript, sent as text) and sends every earlier turn again, with the fixed answers as the assistant's.
 
     Each turn generates one token: what a turn costs then is its input (the recordings, their transcripts,
     the prompt), which is what the cache is about, and not the length of an answer."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a travel agent. Answer briefly."}]
+    # A system prompt of its own, so that no earlier conversation left this one's first prompt in the cache.
+    typed = "typed" if isinstance(said[0], str) else "spoken"
+    system = f"You are a travel agent. Answer briefly. (Conversation {rotation + 1}, {typed}.)"
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     times = []
-    for recording, answer in zip(spoken, ANSWERS, strict=True):
-        part = {"type": "input_audio", "input_audio": {"data": recording, "format": "mp3"}}
-        messages.append({"role": "user", "content": [part]})
+    for turn, answer in zip(rotated(said, rotation), ANSWERS, strict=True):
+        if isinstance(turn, bytes):
+            part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(turn).decode(), "format": "mp3"}}
+            messages.append({"role": "user", "content": [part]})
+        else:
+            messages.append({"role": "user", "content": turn})
         body = {"model": "qwen2.5-coder-0.5b-instruct", "messages": messages, "temperature": 0, "max_tokens": 1}
         start = time.perf_counter()
         response = http.post("/v1/chat/completions", json=body)
@@ -146,32 +163,61 @@ def conversation(http: httpx.Client, spoken: list[str]) -> list[float]:
     return times
 
 
-def cached_conversation(cached: httpx.Client, uncached: httpx.Client, runs: int) -> None:
-    spoken = recordings(cached)
-    results: dict[str, list[list[float]]] = {"cache": [], "no cache": []}
-    for run in range(1, runs + 1):
-        # Alternate the two servers, so a load that comes and goes on the machine falls on both alike. Each
-        # run's recordings are new to the cached server: a sound more at the end makes their hashes differ.
-        results["cache"].append(conversation(cached, spoken))
-        results["no cache"].append(conversation(uncached, spoken))
-        spoken = [base64.b64encode(base64.b64decode(s) + b"\0").decode() for s in spoken]
-        totals = ", ".join(f"{name} {sum(rows[-1]):.1f} s" for name, rows in results.items())
-        print(f"  conversation {run} of {runs}: {totals}", flush=True)
-    for name, rows in results.items():
-        turns = [statistics.median(row[i] for row in rows) for i in range(len(TURNS))]
-        total = statistics.median(sum(row) for row in rows)
+def transcripts(http: httpx.Client, spoken: list[bytes]) -> list[str]:
+    texts = []
+    for recording in spoken:
+        form = {"model": "whisper-base"}
+        response = http.post("/v1/audio/transcriptions", files={"file": ("turn.mp3", recording)}, data=form)
+        response.raise_for_status()
+        texts.append(response.json()["text"].strip())
+    return texts
+
+
+def turn_means(rows: list[list[float]]) -> list[float]:
+    return [statistics.fmean(row[i] for row in rows) for i in range(len(TURNS))]
+
+
+def cached_conversation(cached: httpx.Client, uncached: httpx.Client, runs: int, rotations: int) -> None:
+    spoken = [base64.b64decode(s) for s in recordings(cached)]
+    typed = transcripts(cached, spoken)
+    results: dict[str, list[list[float]]] = {"cache": [], "no cache": [], "typed": []}
+    for rotation in range(rotations):
+        # Each conversation's recordings are new to the cached server: a byte more at their end (silence to
+        # the decoder) makes their hashes differ, so every turn transcribes its own recording once.
+        spoken = [recording + b"\0" for recording in spoken]
+        done = {"cache": conversation(cached, spoken, rotation), "typed": conversation(cached, typed, rotation)}
+        if rotation < runs:
+            done["no cache"] = conversation(uncached, spoken, rotation)
+        for name, times in done.items():
+            results[name].append(times)
+        totals = ", ".join(f"{name} {sum(times):.1f} s" for name, times in done.items())
+        print(f"  conversation {rotation + 1} of {rotations}: {totals}", flush=True)
+    means = {name: turn_means(rows) for name, rows in results.items()}
+    for name, turns in means.items():
+        total = statistics.fmean(sum(row) for row in results[name])
         print(
             f"10 turns, {name:8s}: total {total:6.2f} s; turn 1 {1000 * turns[0]:6.0f} ms, turn 10 "
-            f"{1000 * turns[-1]:6.0f} ms, turn 10 / turn 1 = {turns[-1] / turns[0]:.2f}"
+            f"{1000 * turns[-1]:6.0f} ms, turn 10 / turn 1 = {turns[-1] / turns[0]:.2f}  "
+            f"(mean of {len(results[name])} conversations)"
         )
-    with_cache = statistics.median(sum(row) for row in results["cache"])
-    without = statistics.median(sum(row) for row in results["no cache"])
-    print(f"total with the cache / without: {with_cache / without:.3f}  (median of {runs} runs)")
+    audio = [spoken_turn - typed_turn for spoken_turn, typed_turn in zip(means["cache"], means["typed"], strict=True)]
+    print(
+        f"what the audio adds to a typed turn, with the cache: turn 1 {1000 * audio[0]:6.0f} ms, turn 10 "
+        f"{1000 * audio[-1]:6.0f} ms, turn 10 / turn 1 = {audio[-1] / audio[0]:.2f}"
+    )
+    print(
+        f"turn 10 / turn 1 with the cache: {means['cache'][-1] / means['cache'][0]:.2f} (goal <= 1); "
+        f"total with the cache / without: "
+        f"{statistics.fmean(map(sum, results['cache'][:runs])) / statistics.fmean(map(sum, results['no cache'])):.3f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3, help="pairs of spoken answers, and conversations per server")
+    parser.add_argument("--runs", type=int, default=3, help="pairs of spoken answers; conversations without the cache")
+    parser.add_argument(
+        "--rotations", type=int, default=10, help="conversations with the cache, each starting at another recording"
+    )
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with ExitStack() as stack:
@@ -179,7 +225,7 @@ def main() -> None:
         uncached_url = stack.enter_context(server("--transcript-cache-size", "0"))
         uncached = stack.enter_context(httpx.Client(base_url=uncached_url, timeout=600))
         spoken_answer(cached, args.runs)
-        cached_conversation(cached, uncached, args.runs)
+        cached_conversation(cached, uncached, args.runs, args.rotations)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
