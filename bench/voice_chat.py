@@ -5,15 +5,17 @@
    third.
 2. A 10-turn spoken conversation that sends every earlier recording again with each turn (as clients of
    audio chat models do): the server time of each turn with the transcript cache and without it
-   (`--transcript-cache-size 0`). Goal: with the cache, the tenth turn costs no more than the first. The
-   assistant's answers in the history are fixed and each turn generates one token, so that a turn's time
-   is the cost of its input and not the length of an answer it happened to get. Two things would otherwise
-   make turn 1 and turn 10 differ for reasons that are not the re-sent audio: which recording each turn
-   transcribes (Whisper's time depends on what was said) and a first turn whose prompt an earlier
-   conversation left in the prefix cache. So each conversation starts at a different recording (over
-   `--rotations` conversations every turn transcribes every recording once, and a turn's time is the mean)
-   and has a system prompt of its own. The same conversations typed (the transcripts as text) show what
-   the chat model alone adds per turn as its context grows; the audio's own cost is the difference.
+   (`--transcript-cache-size 0`). Goal: with the cache, the tenth turn costs no more than the first. A
+   turn's cost is the time to its answer's first token: what it takes to read the turn's input (the
+   recordings, their transcripts, the prompt), and not the length of the answer. Each answer is cut at 16
+   tokens and sent back in the history as the client got it, as a real client sends the model's own answers
+   (which the prefix cache then already holds). Two things would otherwise make turn 1 and turn 10 differ
+   for reasons that are not the re-sent audio: which recording each turn transcribes (Whisper's time depends
+   on what was said) and a first turn whose prompt an earlier conversation left in the prefix cache. So each
+   conversation starts at a different recording (over `--rotations` conversations every turn transcribes
+   every recording once, and a turn's time is the mean) and has a system prompt of its own. The same
+   conversations typed (the transcripts as text) show what the chat model alone adds per turn as its
+   context grows; the audio's own cost is the difference.
 
     .venv/bin/python bench/voice_chat.py [--runs 3] [--rotations 10]
 
@@ -51,20 +53,7 @@ TURNS = [
     "What should I pack for the evenings?",
     "Thank you, please sum up the plan in one sentence.",
 ]
-# The assistant's side of the conversation, fixed: with the model's own answers, a turn's time would also
-# measure how long that turn's answer happened to be, which has nothing to do with the re-sent recordings.
-ANSWERS = [
-    "Gladly. Where in the mountains would you like to go?",
-    "Early October is a fine time, with few crowds.",
-    "Then valley trails and ridge walks will suit you.",
-    "Light hiking boots with a good grip.",
-    "Mild days and cold nights; rain is possible.",
-    "A small cabin gives you more quiet and a kitchen.",
-    "Then a cabin with a kitchen is the right choice.",
-    "Yes, most valleys have a station nearby.",
-    "A warm fleece, a hat and a rain jacket.",
-    "Three days of valley walks from a cabin you reach by train.",
-]
+ANSWER_TOKENS = 16
 SPOKEN = {"voice": "alloy", "format": "mp3"}
 
 
@@ -137,28 +126,46 @@ def rotated(items: list[Any], rotation: int) -> list[Any]:
     return items[rotation:] + items[:rotation]
 
 
-def conversation(http: httpx.Client, said: list[Any], rotation: int) -> list[float]:
-    """Seconds per turn: turn k says `said[(rotation + k) % 10]` (a recording, sent as `input_audio`, or its
-    transcript, sent as text) and sends every earlier turn again, with the fixed answers as the assistant's.
+def first_token(http: httpx.Client, messages: list[dict[str, Any]]) -> tuple[float, str]:
+    """Seconds to the first token of the streamed answer, and the whole answer."""
+    body = {
+        "model": "qwen2.5-coder-0.5b-instruct",
+        "messages": messages,
+        "temperature": 0,
+        "max_tokens": ANSWER_TOKENS,
+        "stream": True,
+    }
+    start = time.perf_counter()
+    first: float | None = None
+    answer = []
+    with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                choices = json.loads(line.removeprefix("data: "))["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    first = first or time.perf_counter() - start
+                    answer.append(choices[0]["delta"]["content"])
+    assert first is not None, "no answer came"
+    return first, "".join(answer)
 
-    Each turn generates one token: what a turn costs then is its input (the recordings, their transcripts,
-    the prompt), which is what the cache is about, and not the length of an answer."""
+
+def conversation(http: httpx.Client, said: list[Any], rotation: int) -> list[float]:
+    """Seconds to each turn's first token: turn k says `said[(rotation + k) % 10]` (a recording, sent as
+    `input_audio`, or its transcript, sent as text), and sends every earlier turn and answer again."""
     # A system prompt of its own, so that no earlier conversation left this one's first prompt in the cache.
     typed = "typed" if isinstance(said[0], str) else "spoken"
     system = f"You are a travel agent. Answer briefly. (Conversation {rotation + 1}, {typed}.)"
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     times = []
-    for turn, answer in zip(rotated(said, rotation), ANSWERS, strict=True):
+    for turn in rotated(said, rotation):
         if isinstance(turn, bytes):
             part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(turn).decode(), "format": "mp3"}}
             messages.append({"role": "user", "content": [part]})
         else:
             messages.append({"role": "user", "content": turn})
-        body = {"model": "qwen2.5-coder-0.5b-instruct", "messages": messages, "temperature": 0, "max_tokens": 1}
-        start = time.perf_counter()
-        response = http.post("/v1/chat/completions", json=body)
-        response.raise_for_status()
-        times.append(time.perf_counter() - start)
+        seconds, answer = first_token(http, messages)
+        times.append(seconds)
         messages.append({"role": "assistant", "content": answer})
     return times
 
