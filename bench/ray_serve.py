@@ -7,8 +7,8 @@ Both servers are subprocesses on 127.0.0.1 serving the same models, started as a
 overhead rows are the median of sequential requests (embeddings of one sentence; a streamed 5-word chat)
 and what the Ray path adds (goal: at most 10 ms). The throughput rows send requests from 16 clients at once
 to `sleepy-N`, a model that holds its replica for 0.1 s per call (one call at a time per replica, as an
-I/O-bound model would), deployed with N = 1, 2 and 4 replicas; the ratio is to N times the rate of one
-replica (goal: at least 0.9), and the share is of N / 0.1 s, what N replicas that never wait could do.
+I/O-bound model would), deployed with N = 1, 2 and 4 replicas; the share is of N / 0.1 s, what N replicas
+that never wait could do (goal: at least 0.9), and the ratio is to N times the rate of one replica.
 """
 
 from __future__ import annotations
@@ -104,11 +104,11 @@ def main() -> None:
     print(f"embeddings, 1 sentence    {local_embed:15.1f}   {ray_embed:16.1f}   {ray_embed - local_embed:5.1f}")
     print(f"streamed chat, 5 words    {local_chat:15.1f}   {ray_chat:16.1f}   {ray_chat - local_chat:5.1f}")
     print(f"throughput of sleepy ({SLEEP_SECONDS} s a call, {CLIENTS} clients)")
-    print("  replicas   requests/s   ratio to linear (goal >= 0.9)   share of the ideal (N / sleep)")
+    print("  replicas   requests/s   share of the ideal N / sleep (goal >= 0.9)   ratio to linear")
     for replicas, rate in rates.items():
         linear = rate / (rates[1] * replicas)
         ideal = rate * SLEEP_SECONDS / replicas
-        print(f"  {replicas:8d}   {rate:10.1f}   {linear:29.2f}   {ideal:30.2f}")
+        print(f"  {replicas:8d}   {rate:10.1f}   {ideal:42.2f}   {linear:15.2f}")
 
 
 if __name__ == "__main__":

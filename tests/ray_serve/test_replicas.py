@@ -44,15 +44,16 @@ def test_two_replicas_answer_from_the_node_their_resources_name(http: httpx.Clie
 
 
 def test_full_queue_is_429_with_retry_after(ray_server: LiveServer) -> None:
-    # `slow` runs one request and queues one: of four at once, the ones that find the queue full get 429.
+    # `slow` runs one request, holds one waiting and queues one in the router: of five at once, the ones that
+    # find the queue full get 429.
     body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "delay": 3.0}
 
     def post(_: int) -> httpx.Response:
         with httpx.Client(base_url=ray_server.url, timeout=120) as client:
             return client.post("/v1/chat/completions", json=body)
 
-    with ThreadPoolExecutor(4) as pool:
-        responses = list(pool.map(post, range(4)))
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(post, range(5)))
     statuses = sorted(response.status_code for response in responses)
     assert 200 in statuses, statuses
     assert 429 in statuses, statuses

@@ -184,8 +184,12 @@ def deploy(
     # Ray's annotations of `serve.deployment` miss the form that takes a class directly.
     body: Any = serve.deployment(ModelReplica)
     deployments = [body.options(name=spec.name, **chosen[spec.name].serve_options()) for spec in specs]
-    others = {spec.name: d.bind(source, spec.name) for spec, d in zip(specs[1:], deployments[1:], strict=True)}
-    root = deployments[0].bind(source, specs[0].name, **others)
+    slots = {spec.name: chosen[spec.name].max_ongoing_requests for spec in specs}
+    others = {
+        spec.name: d.bind(source, spec.name, slots[spec.name])
+        for spec, d in zip(specs[1:], deployments[1:], strict=True)
+    }
+    root = deployments[0].bind(source, specs[0].name, slots[specs[0].name], **others)
     _run_with_timeout(root, app_name, timeout)
     return Deployment(registry, settings, app_name, chosen)
 

@@ -6,6 +6,7 @@ a full replica queue is a 429 with `Retry-After`, a replica that died mid-reques
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +42,7 @@ class RemotePredictor:
         self.spec = spec
         self.app_name = app_name
         self._handle_made: DeploymentHandle[Any] | None = None
+        self._handle_loop: asyncio.AbstractEventLoop | None = None
         self._settings: dict[str, Any] | None = None
         self._methods: dict[str, bool] = {}
 
@@ -65,13 +67,18 @@ class RemotePredictor:
 
     async def load(self) -> None:
         """Wait for a replica to load the model, and learn the settings and methods it declares."""
-        if self.loaded:
+        loop = asyncio.get_running_loop()
+        if self.loaded and self._handle_loop is loop:
             return
-        if self._handle_made is None:
+        if self._handle_made is None or self._handle_loop is not loop:
             # Asks Serve's controller: a blocking call, kept off the event loop.
-            self._handle_made = await anyio.to_thread.run_sync(
+            handle = await anyio.to_thread.run_sync(
                 functools.partial(serve.get_deployment_handle, self.name, app_name=self.app_name)
             )
+            # The handle's router runs on this (the server's) loop rather than on a loop of its own in a
+            # thread, which Ray Serve's default would hop to and back for every call and streamed item.
+            handle._init(_run_router_in_separate_loop=False)  # type: ignore[no-untyped-call]
+            self._handle_made, self._handle_loop = handle, loop
         description = await self._remote(self._handle.describe.remote())
         self._methods = dict(description["methods"])
         self._settings = dict(description["settings"])
