@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
+from openai import BadRequestError, OpenAI
 
 from live_server import LiveServer
 
@@ -99,3 +99,16 @@ def test_status_lists_each_deployment_and_its_replicas(ray_deployment: Any) -> N
     assert {"echo", "hash-embed", "whoami", "slow", "crash", "batch-probe", "up/echo"} <= set(status)
     assert status["echo"]["status"] == "HEALTHY"
     assert status["echo"]["replicas"] == {"RUNNING": 1}
+
+
+def test_an_image_models_own_token_counter_runs_in_its_replica(ray_server: LiveServer) -> None:
+    # The counter is a method of the model, so on Ray Serve a call to its replica, awaited by the ingress.
+    with OpenAI(base_url=ray_server.v1, api_key="unused", max_retries=0, timeout=120) as client:
+        made = client.images.generate(model="picky-image", prompt="a red fox")
+        assert made.data
+        assert made.usage is not None
+        assert made.usage.input_tokens == 3
+        with pytest.raises(BadRequestError) as refused:
+            client.images.generate(model="picky-image", prompt="a red fox at dusk")
+    assert refused.value.code == "prompt_too_long"
+    assert "5 tokens" in refused.value.message
