@@ -9,13 +9,17 @@ and what the Ray path adds (goal: at most 10 ms). The throughput rows send reque
 to `sleepy-N`, a model that holds its replica for 0.1 s per call (one call at a time per replica, as an
 I/O-bound model would), deployed with N = 1, 2 and 4 replicas; the share is of N / 0.1 s, what N replicas
 that never wait could do (goal: at least 0.9), and the ratio is to N times the rate of one replica.
+The floor is Ray Serve alone (bench/ray_floor.py): a bare deployment's call and one-item stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -88,6 +92,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
 
+    floor_run = [sys.executable, str(HERE.parent / "ray_floor.py"), "--requests", str(args.requests)]
+    output = subprocess.run(floor_run, check=True, capture_output=True, text=True).stdout
+    floor = json.loads(output.strip().splitlines()[-1])
     with modelport_server(EXAMPLES) as url:
         local_embed, local_chat = median_ms(url, args.requests)
     config = "\n".join(f"[models.sleepy-{n}]\nnum_replicas = {n}\nmax_ongoing_requests = 1\n" for n in REPLICAS)
@@ -103,6 +110,9 @@ def main() -> None:
     print("per request (median ms)   modelport serve   modelport deploy   added (goal <= 10)")
     print(f"embeddings, 1 sentence    {local_embed:15.1f}   {ray_embed:16.1f}   {ray_embed - local_embed:5.1f}")
     print(f"streamed chat, 5 words    {local_chat:15.1f}   {ray_chat:16.1f}   {ray_chat - local_chat:5.1f}")
+    print(
+        f"floor: Ray Serve alone, a handle call {floor['unary']:.1f} ms, a stream of one item {floor['stream']:.1f} ms"
+    )
     print(f"throughput of sleepy ({SLEEP_SECONDS} s a call, {CLIENTS} clients)")
     print("  replicas   requests/s   share of the ideal N / sleep (goal >= 0.9)   ratio to linear")
     for replicas, rate in rates.items():
