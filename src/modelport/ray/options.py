@@ -1,7 +1,8 @@
 """What a model's deployment is told: replicas or autoscaling, resources per replica, and queue limits.
 
 Plain data, with no import of Ray, so a `deploy.toml` (or the arguments of `App.deploy`) is checked before a
-cluster is started. The field names are Ray Serve's own, so its documentation reads for them.
+cluster is started. The field names are Ray Serve's own, so its documentation reads for them, but for
+`replica_queue`, modelport's: Ray's `max_ongoing_requests` is the calls a replica runs plus the ones it holds.
 """
 
 from __future__ import annotations
