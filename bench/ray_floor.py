@@ -54,7 +54,9 @@ def main() -> None:
     try:
         serve.start(proxy_location="Disabled")
         deployment: Any = serve.deployment(Bare)
-        handle = serve.run(deployment.options(ray_actor_options={"num_cpus": 0.1}).bind(), route_prefix=None)
+        serve.run(deployment.options(ray_actor_options={"num_cpus": 0.1}).bind(), name="floor", route_prefix=None)
+        # A handle of its own, as modelport's ingress gets one: the one `serve.run` returns is already set up.
+        handle = serve.get_deployment_handle("Bare", app_name="floor")
 
         async def measure() -> dict[str, float]:
             handle._init(_run_router_in_separate_loop=False)  # type: ignore[no-untyped-call]

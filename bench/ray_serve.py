@@ -93,8 +93,8 @@ def main() -> None:
     args = parser.parse_args()
 
     floor_run = [sys.executable, str(HERE.parent / "ray_floor.py"), "--requests", str(args.requests)]
-    output = subprocess.run(floor_run, check=True, capture_output=True, text=True).stdout
-    floor = json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run(floor_run, capture_output=True, text=True)
+    floor = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
     with modelport_server(EXAMPLES) as url:
         local_embed, local_chat = median_ms(url, args.requests)
     config = "\n".join(f"[models.sleepy-{n}]\nnum_replicas = {n}\nmax_ongoing_requests = 1\n" for n in REPLICAS)
