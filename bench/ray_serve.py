@@ -110,9 +110,11 @@ def main() -> None:
     print("per request (median ms)   modelport serve   modelport deploy   added (goal <= 10)")
     print(f"embeddings, 1 sentence    {local_embed:15.1f}   {ray_embed:16.1f}   {ray_embed - local_embed:5.1f}")
     print(f"streamed chat, 5 words    {local_chat:15.1f}   {ray_chat:16.1f}   {ray_chat - local_chat:5.1f}")
-    print(
-        f"floor: Ray Serve alone, a handle call {floor['unary']:.1f} ms, a stream of one item {floor['stream']:.1f} ms"
-    )
+    if floor is not None:
+        call, stream = floor["unary"], floor["stream"]
+        print(f"floor: Ray Serve alone, a handle call {call:.1f} ms, a stream of one item {stream:.1f} ms")
+    else:
+        print(f"floor: bench/ray_floor.py failed: {done.stderr.strip().splitlines()[-1:]}")
     print(f"throughput of sleepy ({SLEEP_SECONDS} s a call, {CLIENTS} clients)")
     print("  replicas   requests/s   share of the ideal N / sleep (goal >= 0.9)   ratio to linear")
     for replicas, rate in rates.items():
