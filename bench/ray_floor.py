@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -75,9 +76,11 @@ def main() -> None:
                     timings["stream"].append(stream * 1000)
             return {kind: statistics.median(values) for kind, values in timings.items()}
 
-        print(json.dumps(asyncio.run(measure())))
+        print(json.dumps(asyncio.run(measure())), flush=True)
     finally:
-        serve.shutdown()  # type: ignore[no-untyped-call]
+        # The handle's router was bound to the loop `asyncio.run` closed: Serve's shutdown complains of it.
+        with contextlib.suppress(Exception):
+            serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
 
 

@@ -94,7 +94,8 @@ def main() -> None:
 
     floor_run = [sys.executable, str(HERE.parent / "ray_floor.py"), "--requests", str(args.requests)]
     done = subprocess.run(floor_run, capture_output=True, text=True)
-    floor = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    printed = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    floor = json.loads(printed[-1]) if printed else None
     with modelport_server(EXAMPLES) as url:
         local_embed, local_chat = median_ms(url, args.requests)
     config = "\n".join(f"[models.sleepy-{n}]\nnum_replicas = {n}\nmax_ongoing_requests = 1\n" for n in REPLICAS)

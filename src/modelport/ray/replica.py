@@ -227,6 +227,8 @@ class ModelReplica:
                 items: list[Any] = []
                 while kind == "item":
                     items.append(value)
+                    if len(items) >= STREAM_AHEAD:  # a model that never pauses still sends its items
+                        break
                     if ahead.empty():
                         try:
                             async with asyncio.timeout(STREAM_LINGER_SECONDS):
