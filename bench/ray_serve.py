@@ -7,15 +7,19 @@ Both servers are subprocesses on 127.0.0.1 serving the same models, started as a
 overhead rows are the median of sequential requests (embeddings of one sentence; a streamed 5-word chat)
 and what the Ray path adds (goal: at most 10 ms). The throughput rows send requests from 16 clients at once
 to `sleepy-N`, a model that holds its replica for 0.1 s per call (one call at a time per replica, as an
-I/O-bound model would), deployed with N = 1, 2 and 4 replicas; the ratio is to N times the rate of one
-replica (goal: at least 0.9), and the share is of N / 0.1 s, what N replicas that never wait could do.
+I/O-bound model would), deployed with N = 1, 2 and 4 replicas; the share is of N / 0.1 s, what N replicas
+that never wait could do (goal: at least 0.9), and the ratio is to N times the rate of one replica.
+The floor is Ray Serve alone (bench/ray_floor.py): a bare deployment's call and one-item stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -88,6 +92,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
 
+    floor_run = [sys.executable, str(HERE.parent / "ray_floor.py"), "--requests", str(args.requests)]
+    done = subprocess.run(floor_run, capture_output=True, text=True)
+    printed = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    floor = json.loads(printed[-1]) if printed else None
     with modelport_server(EXAMPLES) as url:
         local_embed, local_chat = median_ms(url, args.requests)
     config = "\n".join(f"[models.sleepy-{n}]\nnum_replicas = {n}\nmax_ongoing_requests = 1\n" for n in REPLICAS)
@@ -103,12 +111,17 @@ def main() -> None:
     print("per request (median ms)   modelport serve   modelport deploy   added (goal <= 10)")
     print(f"embeddings, 1 sentence    {local_embed:15.1f}   {ray_embed:16.1f}   {ray_embed - local_embed:5.1f}")
     print(f"streamed chat, 5 words    {local_chat:15.1f}   {ray_chat:16.1f}   {ray_chat - local_chat:5.1f}")
+    if floor is not None:
+        call, stream = floor["unary"], floor["stream"]
+        print(f"floor: Ray Serve alone, a handle call {call:.1f} ms, a stream of one item {stream:.1f} ms")
+    else:
+        print(f"floor: bench/ray_floor.py failed: {done.stderr.strip().splitlines()[-1:]}")
     print(f"throughput of sleepy ({SLEEP_SECONDS} s a call, {CLIENTS} clients)")
-    print("  replicas   requests/s   ratio to linear (goal >= 0.9)   share of the ideal (N / sleep)")
+    print("  replicas   requests/s   share of the ideal N / sleep (goal >= 0.9)   ratio to linear")
     for replicas, rate in rates.items():
         linear = rate / (rates[1] * replicas)
         ideal = rate * SLEEP_SECONDS / replicas
-        print(f"  {replicas:8d}   {rate:10.1f}   {linear:29.2f}   {ideal:30.2f}")
+        print(f"  {replicas:8d}   {rate:10.1f}   {ideal:42.2f}   {linear:15.2f}")
 
 
 if __name__ == "__main__":

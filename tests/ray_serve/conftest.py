@@ -31,9 +31,15 @@ DEPLOY_TIMEOUT = 900.0
 NODE_B = "modelport-test-node-b"
 
 OPTIONS: dict[str, Any] = {
-    # Two replicas on the second node, two requests each at a time (the kill test counts on it).
-    "whoami": {"num_replicas": 2, "max_ongoing_requests": 2, "ray_actor_options": {"resources": {NODE_B: 0.01}}},
-    # One request at a time and one waiting: a third concurrent request finds the queue full.
+    # Two replicas on the second node, two requests each at a time and none waiting in them (the kill test
+    # counts on it: the others wait in Ray's router, where a replica's death does not touch them).
+    "whoami": {
+        "num_replicas": 2,
+        "max_ongoing_requests": 2,
+        "replica_queue": 0,
+        "ray_actor_options": {"resources": {NODE_B: 0.01}},
+    },
+    # One request at a time, one waiting in the replica and one in the router: a fourth finds them full.
     "slow": {"max_ongoing_requests": 1, "max_queued_requests": 1},
 }
 

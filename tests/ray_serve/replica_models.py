@@ -1,5 +1,5 @@
 """Test-only models for Ray Serve: one names its replica and node, one is slow, one kills its replica or
-refuses, and one reports the size of the embedding batch it ran."""
+refuses, one reports the size of the embedding batch it ran, and one image model counts its prompt's tokens."""
 
 from __future__ import annotations
 
@@ -50,3 +50,13 @@ def batch_probe(texts: list[str]) -> Annotated[np.ndarray, Parameter.Embedding()
     requests that arrive meanwhile to wait and share the next batch."""
     time.sleep(0.3)
     return np.array([[len(texts), os.getpid()]] * len(texts), dtype=np.float32)
+
+
+@model("picky-image")
+def picky_image(prompt: str) -> Annotated[np.ndarray, Parameter.Image()]:
+    """An 8x8 black image for prompts of at most three words, which its own counter counts."""
+    return np.zeros((8, 8, 3), np.uint8)
+
+
+picky_image.max_prompt_tokens = 3  # type: ignore[attr-defined]
+picky_image.count_prompt_tokens = lambda prompt: len(prompt.split())  # type: ignore[attr-defined]

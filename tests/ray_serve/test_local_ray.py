@@ -1,4 +1,4 @@
-"""The Ray that modelport starts listens on 127.0.0.1 only, on ports of its own (never modelport's 8000)."""
+"""The Ray that modelport starts listens on 127.0.0.1 only, on ports the OS picks (never modelport's 8000)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,9 @@ def test_ray_listens_on_loopback_only(ray_cluster: RayCluster, ray_deployment: o
                 bound.extend((pid, host, port) for host, port in sockets.get(int(target[8:-1]), []))
     assert bound, "found no listening socket of the Ray processes"
     assert {host for _, host, _ in bound} <= {"127.0.0.1", "::1"}, bound
-    assert 8000 not in {port for _, _, port in bound}
+    ports = {port for _, _, port in bound}
+    assert 8000 not in ports
+    # Nor Ray's fixed default for the dashboard agent, which a second Ray on the machine would collide with.
+    assert 52365 not in ports
     # Serve's HTTP proxy, which would take port 8000, is not started: modelport's app is the HTTP server.
     assert not serve.status().proxies

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
+from openai import BadRequestError, OpenAI
 
 from live_server import LiveServer
 
@@ -44,15 +44,16 @@ def test_two_replicas_answer_from_the_node_their_resources_name(http: httpx.Clie
 
 
 def test_full_queue_is_429_with_retry_after(ray_server: LiveServer) -> None:
-    # `slow` runs one request and queues one: of four at once, the ones that find the queue full get 429.
+    # `slow` runs one request, holds one waiting and queues one in the router: of five at once, the ones that
+    # find the queue full get 429.
     body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "delay": 3.0}
 
     def post(_: int) -> httpx.Response:
         with httpx.Client(base_url=ray_server.url, timeout=120) as client:
             return client.post("/v1/chat/completions", json=body)
 
-    with ThreadPoolExecutor(4) as pool:
-        responses = list(pool.map(post, range(4)))
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(post, range(5)))
     statuses = sorted(response.status_code for response in responses)
     assert 200 in statuses, statuses
     assert 429 in statuses, statuses
@@ -98,3 +99,16 @@ def test_status_lists_each_deployment_and_its_replicas(ray_deployment: Any) -> N
     assert {"echo", "hash-embed", "whoami", "slow", "crash", "batch-probe", "up/echo"} <= set(status)
     assert status["echo"]["status"] == "HEALTHY"
     assert status["echo"]["replicas"] == {"RUNNING": 1}
+
+
+def test_an_image_models_own_token_counter_runs_in_its_replica(ray_server: LiveServer) -> None:
+    # The counter is a method of the model, so on Ray Serve a call to its replica, awaited by the ingress.
+    with OpenAI(base_url=ray_server.v1, api_key="unused", max_retries=0, timeout=120) as client:
+        made = client.images.generate(model="picky-image", prompt="a red fox")
+        assert made.data
+        assert made.usage is not None
+        assert made.usage.input_tokens == 3
+        with pytest.raises(BadRequestError) as refused:
+            client.images.generate(model="picky-image", prompt="a red fox at dusk")
+    assert refused.value.code == "prompt_too_long"
+    assert "5 tokens" in refused.value.message

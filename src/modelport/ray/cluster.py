@@ -50,9 +50,16 @@ class DeployError(RuntimeError):
 
 def local_node_options(object_store_memory: int = DEFAULT_OBJECT_STORE_BYTES) -> dict[str, Any]:
     """What a local Ray node is started with (as `ray._private.parameter.RayParams` names it): loopback
-    only, no dashboard, a bounded object store (Ray's default is 30% of the machine's memory)."""
+    only, no dashboard, a bounded object store (Ray's default is 30% of the machine's memory), and the
+    dashboard agent on a port the OS picks (Ray's default is the fixed 52365, which a second Ray on the
+    machine would collide with)."""
     os.environ.update({key: os.environ.get(key, value) for key, value in LOCAL_ENVIRONMENT.items()})
-    return {"node_ip_address": LOOPBACK, "include_dashboard": False, "object_store_memory": object_store_memory}
+    return {
+        "node_ip_address": LOOPBACK,
+        "include_dashboard": False,
+        "object_store_memory": object_store_memory,
+        "dashboard_agent_listen_port": 0,
+    }
 
 
 def start_ray(address: str | None = None, *, object_store_memory: int = DEFAULT_OBJECT_STORE_BYTES) -> None:
@@ -68,6 +75,7 @@ def start_ray(address: str | None = None, *, object_store_memory: int = DEFAULT_
         return
     node = local_node_options(object_store_memory)
     _keep_loopback()
+    _agent_port(node["dashboard_agent_listen_port"])
     ray.init(
         _node_ip_address=node["node_ip_address"],
         include_dashboard=node["include_dashboard"],
@@ -85,6 +93,25 @@ def _keep_loopback() -> None:
 
     if getattr(ray_constants, "ENABLE_RAY_CLUSTER", False):
         ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _agent_port(port: int) -> None:
+    """Start local nodes' dashboard agents on `port`: `ray.init` has no argument for it, and the parameters
+    it builds for the node default to 52365."""
+    from ray._private import parameter
+
+    init = parameter.RayParams.__init__
+    if getattr(init, "modelport_port", None) == port:
+        return
+    original = getattr(init, "modelport_original", init)
+
+    def with_port(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("dashboard_agent_listen_port", port)
+        original(self, *args, **kwargs)
+
+    with_port.modelport_port = port  # type: ignore[attr-defined]
+    with_port.modelport_original = original  # type: ignore[attr-defined]
+    setattr(parameter.RayParams, "__init__", with_port)  # noqa: B010 (mypy refuses assigning to a method)
 
 
 def remote_factory(app_name: str = APP_NAME) -> PredictorFactory:
@@ -184,8 +211,12 @@ def deploy(
     # Ray's annotations of `serve.deployment` miss the form that takes a class directly.
     body: Any = serve.deployment(ModelReplica)
     deployments = [body.options(name=spec.name, **chosen[spec.name].serve_options()) for spec in specs]
-    others = {spec.name: d.bind(source, spec.name) for spec, d in zip(specs[1:], deployments[1:], strict=True)}
-    root = deployments[0].bind(source, specs[0].name, **others)
+    slots = {spec.name: chosen[spec.name].max_ongoing_requests for spec in specs}
+    others = {
+        spec.name: d.bind(source, spec.name, slots[spec.name])
+        for spec, d in zip(specs[1:], deployments[1:], strict=True)
+    }
+    root = deployments[0].bind(source, specs[0].name, slots[specs[0].name], **others)
     _run_with_timeout(root, app_name, timeout)
     return Deployment(registry, settings, app_name, chosen)
 

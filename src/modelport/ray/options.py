@@ -1,7 +1,8 @@
 """What a model's deployment is told: replicas or autoscaling, resources per replica, and queue limits.
 
 Plain data, with no import of Ray, so a `deploy.toml` (or the arguments of `App.deploy`) is checked before a
-cluster is started. The field names are Ray Serve's own, so its documentation reads for them.
+cluster is started. The field names are Ray Serve's own, so its documentation reads for them, but for
+`replica_queue`, modelport's: Ray's `max_ongoing_requests` is the calls a replica runs plus the ones it holds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 DEFAULT_NUM_CPUS = 0.1
 # One replica embeds the requests it holds at once in shared batches: it must be allowed to hold several.
 DEFAULT_MAX_ONGOING_REQUESTS = 16
+# Requests a replica holds waiting beyond the ones it runs: one is enough for the next call to start as one
+# ends, where waiting in Ray's router it would start when the router next polls the replica (bench/ray_serve.py:
+# with none, a model that runs one 0.1 s call at a time served 6-7 calls a second on Ray Serve alone).
+DEFAULT_REPLICA_QUEUE = 1
+# Ray's router polls full replicas with a back-off that doubles from 25 ms; at its default ceiling of 0.5 s
+# a replica whose waiting request started could sit idle for most of that.
+ROUTER_MAX_BACKOFF_SECONDS = 0.1
+# Read by Ray Serve in each replica's process: the replica's own event loop runs the model's coroutines
+# (they never block it: `LocalPredictor` runs sync code in threads) instead of a second loop in a thread,
+# which cost a thread hop each way for every call and every streamed list.
+REPLICA_ENVIRONMENT = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
 
 
 class Autoscaling(BaseModel):
@@ -69,7 +81,13 @@ class DeploymentOptions(BaseModel):
     autoscaling: Autoscaling | None = None
     ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
     max_ongoing_requests: int = Field(
-        DEFAULT_MAX_ONGOING_REQUESTS, ge=1, description="requests one replica holds at once (embeddings batch them)"
+        DEFAULT_MAX_ONGOING_REQUESTS, ge=1, description="calls one replica runs at once (embeddings batch them)"
+    )
+    replica_queue: int = Field(
+        DEFAULT_REPLICA_QUEUE,
+        ge=0,
+        description="requests one replica holds waiting for a free call, beyond max_ongoing_requests "
+        "(they fail with the replica if its process dies; the rest wait in Ray's router)",
     )
     max_queued_requests: int = Field(
         -1, ge=-1, description="requests waiting for a replica before new ones get 429 (-1: no limit)"
@@ -94,14 +112,19 @@ class DeploymentOptions(BaseModel):
         return self.autoscaling.max_replicas if self.autoscaling is not None else self.least_replicas
 
     def serve_options(self) -> dict[str, Any]:
-        """The keyword arguments of Ray Serve's `Deployment.options`."""
+        """The keyword arguments of Ray Serve's `Deployment.options`: Ray sends a replica the requests it
+        runs and the ones it holds waiting (the replica itself runs `max_ongoing_requests` at once)."""
         options: dict[str, Any] = {
             "ray_actor_options": self.ray_actor_options.model_dump(exclude_none=True),
-            "max_ongoing_requests": self.max_ongoing_requests,
+            "max_ongoing_requests": self.max_ongoing_requests + self.replica_queue,
             "max_queued_requests": self.max_queued_requests,
+            "request_router_config": {"max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS},
         }
         if not options["ray_actor_options"]["resources"]:
             del options["ray_actor_options"]["resources"]
+        runtime_env = dict(options["ray_actor_options"].get("runtime_env") or {})
+        runtime_env["env_vars"] = {**REPLICA_ENVIRONMENT, **runtime_env.get("env_vars", {})}
+        options["ray_actor_options"]["runtime_env"] = runtime_env
         if self.autoscaling is not None:
             options["autoscaling_config"] = self.autoscaling.model_dump(exclude_none=True)
         else:

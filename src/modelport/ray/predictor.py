@@ -6,6 +6,8 @@ a full replica queue is a 429 with `Retry-After`, a replica that died mid-reques
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +43,7 @@ class RemotePredictor:
         self.spec = spec
         self.app_name = app_name
         self._handle_made: DeploymentHandle[Any] | None = None
+        self._handle_loop: asyncio.AbstractEventLoop | None = None
         self._settings: dict[str, Any] | None = None
         self._methods: dict[str, bool] = {}
 
@@ -65,13 +68,21 @@ class RemotePredictor:
 
     async def load(self) -> None:
         """Wait for a replica to load the model, and learn the settings and methods it declares."""
-        if self.loaded:
+        loop = asyncio.get_running_loop()
+        if self.loaded and self._handle_loop is loop:
             return
-        if self._handle_made is None:
-            # Asks Serve's controller: a blocking call, kept off the event loop.
-            self._handle_made = await anyio.to_thread.run_sync(
+        if self._handle_made is None or self._handle_loop is not loop:
+            # Asks Serve's controller whether the deployment exists: a blocking call, kept off the event loop.
+            shared = await anyio.to_thread.run_sync(
                 functools.partial(serve.get_deployment_handle, self.name, app_name=self.app_name)
             )
+            # A handle of our own (Serve hands every caller in the process the same one), whose router runs on
+            # this, the server's, loop rather than on a loop of its own in a thread, which Ray Serve's default
+            # would hop to and back for every call and every streamed item.
+            handle: DeploymentHandle[Any] = DeploymentHandle(shared.deployment_name, shared.app_name)
+            handle._init(_run_router_in_separate_loop=False)  # type: ignore[no-untyped-call]
+            await self._close_handle()
+            self._handle_made, self._handle_loop = handle, loop
         description = await self._remote(self._handle.describe.remote())
         self._methods = dict(description["methods"])
         self._settings = dict(description["settings"])
@@ -80,6 +91,15 @@ class RemotePredictor:
         """Forget what the replicas declared; the replicas themselves live as long as the deployment."""
         self._settings = None
         self._methods = {}
+        await self._close_handle()
+
+    async def _close_handle(self) -> None:
+        # Its router lives on the loop that made it: stopped there, it does not outlive that loop.
+        handle, loop = self._handle_made, self._handle_loop
+        self._handle_made, self._handle_loop = None, None
+        if handle is not None and loop is asyncio.get_running_loop():
+            with contextlib.suppress(Exception):  # a router already stopped: nothing is left to stop
+                await handle.shutdown_async()  # type: ignore[no-untyped-call]
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         """A remote method of the model (say, `complete`), or None if the model has none."""

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,12 +24,17 @@ from modelport.app import App
 from modelport.config import Settings
 from modelport.errors import ModelportError
 from modelport.predictor import EmbeddingSignature, ModelSpec
+from modelport.ray.pump import pumped
 from modelport.runtime.batching import Batcher
 from modelport.runtime.predictor import LocalPredictor
 from modelport.serving.checks import check_embeddings
 
 # Items of a stream the replica holds for the ingress before it waits for the model's next one.
 STREAM_AHEAD = 64
+# After an item, how long a stream waits for the next before it sends what it holds: each list is a trip to
+# the ingress of about a millisecond, so words a model makes microseconds apart travel together, and a
+# model that makes one every few milliseconds (a generating LLM) sends each this much later.
+STREAM_LINGER_SECONDS = 0.0005
 # What a loaded model may declare beyond its call, sent once to the ingress (whose checks read them).
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -123,9 +128,14 @@ def bind_replica_server_to_node() -> None:
 
 
 class ModelReplica:
-    """The body of a model's deployment (wrapped by `serve.deployment` when deployed)."""
+    """The body of a model's deployment (wrapped by `serve.deployment` when deployed).
 
-    def __init__(self, source: ModelSource, name: str, **companions: Any) -> None:
+    `slots` calls of the model run at once (None: no limit); Ray is told to send more than that, and the
+    rest wait here, so that one starts the moment a call ends: waiting in Ray's router instead, a request
+    would start only when the router next polls the full replicas, which it does with a back-off.
+    """
+
+    def __init__(self, source: ModelSource, name: str, slots: int | None = None, **companions: Any) -> None:
         bind_replica_server_to_node()
         # `companions`: Serve starts an application from one root deployment that holds the others, so the
         # first model's deployment is bound with the rest's handles (never used: the ingress calls each).
@@ -134,6 +144,7 @@ class ModelReplica:
             raise LookupError(f"no model named {name!r} in this replica's catalog")
         self._predictor = LocalPredictor(spec)
         self._lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(slots) if slots is not None else None
         self._batcher: Batcher | None = None
         if isinstance(spec.signature, EmbeddingSignature):
             settings = source.load_settings()
@@ -174,33 +185,39 @@ class ModelReplica:
         """The sizes of the embedding batches this replica ran, oldest first (the last 1,000)."""
         return {"batch_sizes": list(self.batch_sizes)}
 
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._slots if self._slots is not None else contextlib.nullcontext()
+
     async def call(self, kwargs: dict[str, Any]) -> Any:
         try:
-            predictor = await self._loaded()
-            signature = predictor.spec.signature
-            if self._batcher is not None and isinstance(signature, EmbeddingSignature):
-                rest = {k: v for k, v in kwargs.items() if k != signature.texts}
-                return await self._submit(kwargs[signature.texts], ("call", rest))
-            return await predictor.call(**kwargs)
+            async with self._slot():
+                predictor = await self._loaded()
+                signature = predictor.spec.signature
+                if self._batcher is not None and isinstance(signature, EmbeddingSignature):
+                    rest = {k: v for k, v in kwargs.items() if k != signature.texts}
+                    return await self._submit(kwargs[signature.texts], ("call", rest))
+                return await predictor.call(**kwargs)
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
 
     async def call_method(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            predictor = await self._loaded()
-            if self._batcher is not None and name == "embed_tokens" and len(args) == 1:
-                return await self._submit(args[0], (name, kwargs))
-            return await predictor.call_method(name, *args, **kwargs)
+            async with self._slot():
+                predictor = await self._loaded()
+                if self._batcher is not None and name == "embed_tokens" and len(args) == 1:
+                    return await self._submit(args[0], (name, kwargs))
+                return await predictor.call_method(name, *args, **kwargs)
         except ModelportError as exc:
             raise ReplicaError.of(exc) from None
 
     async def stream(self, kwargs: dict[str, Any]) -> AsyncIterator[list[Any]]:
-        """The model's items, in lists of what it produced while the previous list travelled to the ingress.
+        """The model's items, in lists: what it made while the previous list travelled to the ingress,
+        and what it makes within `STREAM_LINGER_SECONDS` of the one before.
 
         Each item Ray streams is a round trip of its own: a model that produces faster than that (a short
-        reply, a cached one) takes a few trips instead of one per item, and a slower one's items still go
-        one by one, as soon as each is made. At most `STREAM_AHEAD` items wait, so a client that reads
-        slowly still holds the model back.
+        reply, a cached one) takes one trip or a few instead of one per item, and a slower one's items
+        still go one by one, as soon as each is made. At most `STREAM_AHEAD` items wait, so a client that
+        reads slowly still holds the model back.
         """
         ahead: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(STREAM_AHEAD)
         producer = asyncio.create_task(self._produce(kwargs, ahead))
@@ -210,9 +227,16 @@ class ModelReplica:
                 items: list[Any] = []
                 while kind == "item":
                     items.append(value)
-                    if ahead.empty():
+                    if len(items) >= STREAM_AHEAD:  # a model that never pauses still sends its items
                         break
-                    kind, value = ahead.get_nowait()
+                    if ahead.empty():
+                        try:
+                            async with asyncio.timeout(STREAM_LINGER_SECONDS):
+                                kind, value = await ahead.get()
+                        except TimeoutError:
+                            break
+                    else:
+                        kind, value = ahead.get_nowait()
                 if items:
                     yield items
                 if kind == "end":
@@ -227,8 +251,16 @@ class ModelReplica:
 
     async def _produce(self, kwargs: dict[str, Any], ahead: asyncio.Queue[tuple[str, Any]]) -> None:
         try:
-            async for item in (await self._loaded()).stream(**kwargs):
-                await ahead.put(("item", item))
+            async with self._slot():
+                predictor = await self._loaded()
+                # Both are async generators: closed here, not when collected, so an abandoned model stops now.
+                items = cast(
+                    AsyncGenerator[Any, None],
+                    predictor.stream(**kwargs) if predictor.spec.is_async else pumped(predictor, kwargs, STREAM_AHEAD),
+                )
+                async with contextlib.aclosing(items):
+                    async for item in items:
+                        await ahead.put(("item", item))
         except ModelportError as exc:
             await ahead.put(("error", ReplicaError.of(exc)))
             return

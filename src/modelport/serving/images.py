@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class ImageJob:
     # Filled in by `prepare`.
     arguments: dict[str, Any] = field(default_factory=dict)
     count: int = 1
+    prompt_tokens: int = 0
 
     @property
     def prompt(self) -> str:
@@ -117,7 +119,8 @@ async def prepare(predictor: Predictor, job: ImageJob) -> None:
             param="model",
             code="model_not_supported",
         )
-    _check_prompt(predictor, job.prompt)
+    job.prompt_tokens = await _prompt_tokens(predictor, job.prompt) if job.prompt else 0
+    _check_prompt(predictor, job.prompt_tokens)
     job.count = _count(predictor, job.request.n)
     values = job.request.model_dump(exclude_unset=True)
     skip = _SERVER_FIELDS | {signature.prompt or "", signature.size_param or ""}
@@ -142,11 +145,10 @@ def _what_it_takes(signature: ImageSignature) -> str:
     return "it needs an image to edit"
 
 
-def _check_prompt(predictor: Predictor, prompt: str) -> None:
+def _check_prompt(predictor: Predictor, tokens: int) -> None:
     limit = predictor.attribute("max_prompt_tokens")
     if not isinstance(limit, int):
         return
-    tokens = _prompt_tokens(predictor, prompt)
     if tokens > limit:
         raise InvalidRequestError(
             f"The prompt is {tokens} tokens long; the model `{predictor.name}` takes at most {limit}.",
@@ -155,11 +157,15 @@ def _check_prompt(predictor: Predictor, prompt: str) -> None:
         )
 
 
-def _prompt_tokens(predictor: Predictor, prompt: str) -> int:
+async def _prompt_tokens(predictor: Predictor, prompt: str) -> int:
+    # Counted once per request, for the limit and the usage.
     counter = predictor.attribute("count_prompt_tokens")
-    if callable(counter):
-        return int(predictor.call_method_inline("count_prompt_tokens", prompt))
-    return estimate_tokens(prompt)
+    if not callable(counter):
+        return estimate_tokens(prompt)
+    if inspect.iscoroutinefunction(counter):
+        # An async counter, or one that runs elsewhere (a model on Ray Serve): it can only be awaited.
+        return int(await predictor.call_method("count_prompt_tokens", prompt))
+    return int(predictor.call_method_inline("count_prompt_tokens", prompt))
 
 
 def _count(predictor: Predictor, n: int | None) -> int:
@@ -343,7 +349,7 @@ async def _encode(job: ImageJob, image: Image.Image, *, preview: bool = False) -
 
 
 def _usage(predictor: Predictor, job: ImageJob) -> Usage:
-    tokens = _prompt_tokens(predictor, job.prompt) if job.prompt else 0
+    tokens = job.prompt_tokens
     # No image tokens here: the counts are the prompt's (the model's own tokenizer when it has one).
     return Usage(
         input_tokens=tokens,

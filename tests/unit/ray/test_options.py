@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from modelport.ray.options import (
     DEFAULT_NUM_CPUS,
+    REPLICA_ENVIRONMENT,
+    ROUTER_MAX_BACKOFF_SECONDS,
     DeployConfig,
     DeploymentOptions,
     deploy_config,
@@ -20,9 +22,15 @@ from modelport.ray.options import (
 def test_defaults_fit_a_small_machine() -> None:
     options = DeploymentOptions().serve_options()
     assert options == {
-        "ray_actor_options": {"num_cpus": DEFAULT_NUM_CPUS, "num_gpus": 0.0},
-        "max_ongoing_requests": 16,
+        "ray_actor_options": {
+            "num_cpus": DEFAULT_NUM_CPUS,
+            "num_gpus": 0.0,
+            "runtime_env": {"env_vars": REPLICA_ENVIRONMENT},
+        },
+        # 16 run in the replica, one more waits there for a free call.
+        "max_ongoing_requests": 17,
         "max_queued_requests": -1,
+        "request_router_config": {"max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS},
         "num_replicas": 1,
     }
     assert DEFAULT_NUM_CPUS < 1
@@ -51,13 +59,14 @@ target_ongoing_requests = 3
     config = load_deploy_config(path)
     echo = config.for_model("echo").serve_options()
     assert echo["num_replicas"] == 3
-    assert echo["max_ongoing_requests"] == 8
+    assert echo["max_ongoing_requests"] == 8 + 1
     # A model's table is merged into the defaults' one, key by key.
     assert echo["ray_actor_options"] == {
         "num_cpus": 0.25,
         "num_gpus": 0.5,
         "memory": 1_000_000,
         "resources": {"node-a": 1.0},
+        "runtime_env": {"env_vars": REPLICA_ENVIRONMENT},
     }
     assert config.for_model("echo").ray_actor_options.needs() == {
         "CPU": 0.25,
@@ -73,6 +82,21 @@ target_ongoing_requests = 3
     # Scaled to zero, nothing must be placed to start.
     assert embed.least_replicas == 0
     assert config.for_model("other").least_replicas == 2
+
+
+def test_the_replica_queue_is_what_ray_sends_beyond_the_calls_that_run() -> None:
+    assert DeploymentOptions(max_ongoing_requests=1, replica_queue=3).serve_options()["max_ongoing_requests"] == 4
+    assert DeploymentOptions(max_ongoing_requests=2, replica_queue=0).serve_options()["max_ongoing_requests"] == 2
+
+
+def test_a_runtime_env_of_ones_own_keeps_its_variables() -> None:
+    runtime_env = {
+        "working_dir": "/srv/app",
+        "env_vars": {"HF_HOME": "/models", **dict.fromkeys(REPLICA_ENVIRONMENT, "1")},
+    }
+    options = DeploymentOptions.model_validate({"ray_actor_options": {"runtime_env": runtime_env}}).serve_options()
+    # The user's value wins, even over modelport's own variables.
+    assert options["ray_actor_options"]["runtime_env"] == runtime_env
 
 
 def test_python_values_make_the_same_config() -> None:
@@ -99,6 +123,7 @@ def test_python_values_make_the_same_config() -> None:
         {"ray_actor_options": {"num_cpu": 1}},
         {"ray_actor_options": {"num_cpus": -1}},
         {"max_ongoing_requests": 0},
+        {"replica_queue": -1},
     ],
 )
 def test_bad_options_are_refused(fields: dict[str, object]) -> None:

@@ -4,14 +4,19 @@ and hands a model's own errors back as data."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from modelport import App, Message
 from modelport.config import Settings
 from modelport.errors import ModelportError
-from modelport.ray.replica import ModelReplica, ModelSource, ReplicaError
+from modelport.ray.replica import STREAM_AHEAD, ModelReplica, ModelSource, ReplicaError
 
 MODELS = Path(__file__).resolve().parents[2] / "ray_serve" / "replica_models.py"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -106,3 +111,87 @@ def test_a_consumer_that_stops_stops_the_model() -> None:
 def test_an_unknown_name_fails_the_replica() -> None:
     with pytest.raises(LookupError, match="nope"):
         _replica("nope")
+
+
+def test_a_sync_model_fast_enough_fills_one_trip() -> None:
+    # `echo` is a plain generator of seven chunks; they are made in one thread, so they do not wait a hop each.
+    replica = _replica("echo")
+
+    async def main() -> list[list[object]]:
+        trips = []
+        async for items in replica.stream({"messages": [{"role": "user", "content": "a b c d e"}]}):
+            trips.append(items)
+            await asyncio.sleep(0.05)  # as a trip to the ingress takes a while
+        return trips
+
+    trips = asyncio.run(main())
+    assert sum(len(items) for items in trips) == 7
+    assert len(trips) <= 2
+
+
+def _endless_app(closed: threading.Event, made: list[int]) -> App:
+    def endless(messages: list[Message]) -> Iterator[str]:
+        try:
+            for i in itertools.count():
+                made.append(i)
+                yield f"{i} "
+        finally:
+            closed.set()
+
+    def broken(messages: list[Message]) -> Iterator[str]:
+        yield "half"
+        raise RuntimeError("the model broke")
+
+    app = App("replica-tests")
+    app.add(endless, name="endless")
+    app.add(broken, name="broken")
+    return app
+
+
+def test_an_abandoned_sync_model_stops_within_its_lead() -> None:
+    closed, made = threading.Event(), []
+    replica = ModelReplica(ModelSource.of(Settings(), _endless_app(closed, made)), "endless")
+
+    async def main() -> None:
+        stream = replica.stream({"messages": [{"role": "user", "content": "go"}]})
+        await anext(stream)
+        await asyncio.sleep(0.2)
+        await stream.aclose()
+
+    asyncio.run(main())
+    # The generator was closed on its own thread, after running ahead by no more than the two bounded queues
+    # and the list being filled.
+    assert closed.is_set()
+    assert len(made) <= 3 * STREAM_AHEAD + 3
+
+
+def test_a_sync_model_that_breaks_midway_fails_as_the_server_error() -> None:
+    replica = ModelReplica(ModelSource.of(Settings(), _endless_app(threading.Event(), [])), "broken")
+
+    async def main() -> list[object]:
+        return [items async for items in replica.stream({"messages": [{"role": "user", "content": "go"}]})]
+
+    with pytest.raises(ReplicaError) as raised:
+        asyncio.run(main())
+    error = raised.value.to_modelport()
+    assert error.status_code == 500
+    assert "broken" in error.message
+    assert "the model broke" in error.message
+
+
+def test_slots_bound_the_calls_that_run_at_once() -> None:
+    one = _replica("slow")
+    replica = ModelReplica(ModelSource.of(Settings(targets=[str(MODELS)])), "slow", 1)
+
+    async def three(target: ModelReplica) -> float:
+        async def ask() -> None:
+            async for _ in target.stream({"messages": [{"role": "user", "content": "hi"}], "delay": 0.2}):
+                pass
+
+        started = time.monotonic()
+        await asyncio.gather(ask(), ask(), ask())
+        return time.monotonic() - started
+
+    # One slot: the calls run one after the other; unbounded, side by side.
+    assert asyncio.run(three(replica)) >= 0.6
+    assert asyncio.run(three(one)) < 0.6
