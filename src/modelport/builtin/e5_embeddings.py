@@ -123,6 +123,12 @@ class E5Embedder:
         self._library, self._model = None, None
 
     @property
+    def concurrent_batches(self) -> int:
+        """Batches the server may run at once: one per worker, so a small batch on one worker (a lone
+        sentence) does not leave the others idle while the next batch waits."""
+        return self.workers
+
+    @property
     def max_input_tokens(self) -> int:
         """The longest input, in tokens with its prefix and without <s> and </s>, that the model sees whole."""
         return MAX_POSITIONS - 2

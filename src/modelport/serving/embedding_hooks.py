@@ -16,6 +16,8 @@ class instance, or a function carrying attributes) may add any of these, and the
   tokenizer gives them without special tokens; takes the same optional parameters as the model. Without
   it, token-id input is a 400.
 - `vocab_size: int`: token ids outside 0..vocab_size-1 are a 400.
+- `concurrent_batches: int`: how many batches the model computes at once to keep the machine busy (one
+  per worker thread, say); the server runs up to that many at a time. Without it, one.
 - `input_types: Mapping[str, str]`: task prefixes by name (say `{"query": "query: ", "document": ""}`); a
   request chooses one with `input_type`, and the server prepends it to every text.
 """
@@ -46,6 +48,7 @@ class EmbeddingHooks:
     max_input_tokens: int | None = None
     vocab_size: int | None = None
     input_types: Mapping[str, str] | None = None
+    concurrent_batches: int = 1
 
     @classmethod
     def of(cls, predictor: Predictor) -> EmbeddingHooks:
@@ -54,6 +57,7 @@ class EmbeddingHooks:
         limit = predictor.attribute("max_input_tokens")
         vocab = predictor.attribute("vocab_size")
         types = predictor.attribute("input_types")
+        concurrent = predictor.attribute("concurrent_batches")
         return cls(
             count_tokens=count if callable(count) else None,
             tokenize=tokenize if callable(tokenize) else None,
@@ -61,6 +65,7 @@ class EmbeddingHooks:
             max_input_tokens=limit if isinstance(limit, int) and limit > 0 else None,
             vocab_size=vocab if isinstance(vocab, int) and vocab > 0 else None,
             input_types=types if isinstance(types, Mapping) and types else None,
+            concurrent_batches=concurrent if isinstance(concurrent, int) and concurrent > 1 else 1,
         )
 
 

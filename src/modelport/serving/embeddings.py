@@ -63,6 +63,7 @@ class EmbeddingBatchers:
                 max_batch_size=settings.embedding_max_batch_size,
                 window=settings.embedding_batch_window_ms / 1000,
                 merge=settings.embedding_batching,
+                concurrency=EmbeddingHooks.of(predictor).concurrent_batches,
             )
             self._batchers[predictor.name] = batcher
         return batcher
@@ -105,7 +106,8 @@ def _dimensions(signature: EmbeddingSignature, request: EmbeddingRequest) -> dic
 
 def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
     if encoding_format == "base64":
-        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+        # No copy when the vector already is little-endian float32, as the checks make it on most machines.
+        return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
     return vector.tolist()  # type: ignore[no-any-return]
 
 
@@ -157,9 +159,12 @@ async def create_embeddings(
             hooks, request, await text_token_counts(predictor, hooks, items), measured=hooks.count_tokens is not None
         )
     call = _Call(as_ids, tuple(sorted(arguments.items())), request.dimensions)
-    # Inputs of similar length share batches, as sentence-transformers does: less padding to compute.
-    order = np.argsort(np.asarray(counts), kind="stable")
-    vectors = (await _embed(predictor, batchers, [items[i] for i in order], call))[np.argsort(order)]
+    if len(items) == 1:
+        vectors = await _embed(predictor, batchers, items, call)
+    else:
+        # Inputs of similar length share batches, as sentence-transformers does: less padding to compute.
+        order = np.argsort(np.asarray(counts), kind="stable")
+        vectors = (await _embed(predictor, batchers, [items[i] for i in order], call))[np.argsort(order)]
     tokens = sum(counts)
     return EmbeddingResponse(
         data=[
