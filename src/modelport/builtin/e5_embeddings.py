@@ -123,6 +123,12 @@ class E5Embedder:
         self._library, self._model = None, None
 
     @property
+    def concurrent_batches(self) -> int:
+        """Batches the server may run at once: one per worker, so a small batch on one worker (a lone
+        sentence) does not leave the others idle while the next batch waits."""
+        return self.workers
+
+    @property
     def max_input_tokens(self) -> int:
         """The longest input, in tokens with its prefix and without <s> and </s>, that the model sees whole."""
         return MAX_POSITIONS - 2
@@ -159,8 +165,12 @@ class E5Embedder:
     def _embed(self, bodies: list[str], is_query: bool) -> np.ndarray:
         """Vectors for `bodies`, split over the worker threads; each engine call runs one OpenMP thread."""
         parts = min(self.workers, len(bodies))
-        if parts <= 1 or self._pool is None:
+        if self._pool is None:
             return self._embed_part(bodies, is_query)
+        if parts <= 1:
+            # On a worker all the same: with batches in flight side by side (see `concurrent_batches`), the
+            # engine then never runs on more threads than there are workers.
+            return self._pool.submit(self._embed_part, bodies, is_query).result()
         # Every worker takes every parts-th text: the server sorts a request by length, so this spreads the
         # long ones evenly.
         slices = [slice(start, None, parts) for start in range(parts)]

@@ -9,6 +9,10 @@ each caller exactly its own rows back, in order. So a lone request never waits f
 coming, and a burst of requests that arrived together is one batch. A request larger than
 `max_batch_size` is cut into pieces of that size, so no call ever holds more than one batch in memory.
 
+A model that computes several batches at once to use the machine (one per worker thread, say) gets up to
+`concurrency` batches in flight: the next one is gathered while the others run, so no core idles while a
+small batch runs on one of them.
+
 A batch that fails fails exactly the callers that were in it; the worker goes on with the next one.
 """
 
@@ -53,22 +57,30 @@ class Batcher:
     """Merges concurrent requests with the same key into batches of at most `max_batch_size` items.
 
     With `merge=False` every request runs alone (still cut into pieces of `max_batch_size`), one at a
-    time: the behaviour of a server without batching, kept for comparison.
+    time: the behaviour of a server without batching, kept for comparison. Otherwise up to `concurrency`
+    batches run at once.
     """
 
-    def __init__(self, run: RunBatch, *, max_batch_size: int, window: float, merge: bool = True) -> None:
+    def __init__(
+        self, run: RunBatch, *, max_batch_size: int, window: float, merge: bool = True, concurrency: int = 1
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         if window < 0:
             raise ValueError(f"window must not be negative, got {window}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._run = run
         self.max_batch_size = max_batch_size
         self.window = window
         self.merge = merge
+        self.concurrency = concurrency if merge else 1
         self._queue: deque[_Piece] = deque()
         self._arrivals = 0
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
         self._closed = False
 
     async def submit(self, items: Sequence[Any], key: Hashable = None) -> np.ndarray:
@@ -103,10 +115,10 @@ class Batcher:
     async def aclose(self) -> None:
         """Stop the worker; requests still waiting fail with `BatcherClosedError`."""
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
+        for task in [*([self._worker] if self._worker is not None else []), *self._running]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await task
         self._fail(list(self._queue), BatcherClosedError("the server is shutting down"))
         self._queue.clear()
 
@@ -127,12 +139,26 @@ class Batcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if len(self._running) >= self.concurrency:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
             oldest = self._queue[0]
             if self.merge:
                 await self._gather(oldest, loop)
             batch = self._take()
-            if batch:
+            if not batch:
+                continue
+            if self.concurrency == 1:
                 await self._run_batch(batch)
+            else:
+                task = asyncio.create_task(self._run_batch(batch), name="modelport-batch")
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_free.set()
 
     async def _gather(self, oldest: _Piece, loop: asyncio.AbstractEventLoop) -> None:
         """Wait for requests to join the oldest one's batch while more are coming, up to its window."""

@@ -67,26 +67,21 @@ class RequestMiddleware:
                 response.ended = True
             await send(message)
 
-        cut = False
         this = asyncio.current_task()
         assert this is not None
-
-        async def end_at_grace() -> None:
-            nonlocal cut
-            await self.drain.expired.wait()
-            cut = True
-            this.cancel()
-
-        watcher = asyncio.create_task(end_at_grace())
+        # The drain cancels this task when the shutdown's grace period ends with the request still open.
+        self.drain.enter(this)
         try:
+            cut = False
             try:
-                await self.app(scope, receive, send_with_id)
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    cut = self.drain.leave(this)
             except asyncio.CancelledError:
                 if not cut:
                     raise
                 this.uncancel()
-            finally:
-                watcher.cancel()
             if cut and not response.ended:
                 await self._end(scope, response, send_with_id)
         finally:

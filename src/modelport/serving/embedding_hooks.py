@@ -5,6 +5,10 @@ class instance, or a function carrying attributes) may add any of these, and the
 
 - `count_tokens(texts: list[str]) -> list[int]`: the token count of each text by the model's tokenizer,
   without special tokens and before truncation. Usage reports it; without it usage is an estimate.
+- `tokenize(texts: list[str]) -> list[list[int]]`: the token ids of each text, as `count_tokens` counts
+  them (without special tokens, before truncation) and as `embed_tokens` takes them. With `embed_tokens`
+  it saves a model from tokenizing a text twice: the server counts and limits the ids and has them
+  embedded, so `embed_tokens(tokenize(texts))` must give what `__call__(texts)` gives.
 - `max_input_tokens: int`: the longest input, in those tokens, the model sees whole. A longer input is a
   400 naming the limit, unless the request sets `truncate: true`; then the model must truncate it itself
   (token-id input is cut by the server). Needs `count_tokens` for text input.
@@ -12,6 +16,8 @@ class instance, or a function carrying attributes) may add any of these, and the
   tokenizer gives them without special tokens; takes the same optional parameters as the model. Without
   it, token-id input is a 400.
 - `vocab_size: int`: token ids outside 0..vocab_size-1 are a 400.
+- `concurrent_batches: int`: how many batches the model computes at once to keep the machine busy (one
+  per worker thread, say); the server runs up to that many at a time. Without it, one.
 - `input_types: Mapping[str, str]`: task prefixes by name (say `{"query": "query: ", "document": ""}`); a
   request chooses one with `input_type`, and the server prepends it to every text.
 """
@@ -37,23 +43,29 @@ class EmbeddingHooks:
     """What a loaded embedding model declares beyond the basic contract."""
 
     count_tokens: Callable[[list[str]], list[int]] | None = None
+    tokenize: Callable[[list[str]], list[list[int]]] | None = None
     embed_tokens: bool = False
     max_input_tokens: int | None = None
     vocab_size: int | None = None
     input_types: Mapping[str, str] | None = None
+    concurrent_batches: int = 1
 
     @classmethod
     def of(cls, predictor: Predictor) -> EmbeddingHooks:
         count = predictor.attribute("count_tokens")
+        tokenize = predictor.attribute("tokenize")
         limit = predictor.attribute("max_input_tokens")
         vocab = predictor.attribute("vocab_size")
         types = predictor.attribute("input_types")
+        concurrent = predictor.attribute("concurrent_batches")
         return cls(
             count_tokens=count if callable(count) else None,
+            tokenize=tokenize if callable(tokenize) else None,
             embed_tokens=callable(predictor.attribute("embed_tokens")),
             max_input_tokens=limit if isinstance(limit, int) and limit > 0 else None,
             vocab_size=vocab if isinstance(vocab, int) and vocab > 0 else None,
             input_types=types if isinstance(types, Mapping) and types else None,
+            concurrent_batches=concurrent if isinstance(concurrent, int) and concurrent > 1 else 1,
         )
 
 
@@ -110,19 +122,34 @@ def check_token_ids(hooks: EmbeddingHooks, request: EmbeddingRequest, token_ids:
 
 
 async def text_token_counts(predictor: Predictor, hooks: EmbeddingHooks, texts: list[str]) -> list[int]:
-    """Token counts by the model's tokenizer, or the estimate. Short inputs are counted right here (a thread
-    hop costs more than tokenizing a sentence); long ones in a thread, so the event loop stays free."""
+    """Token counts by the model's tokenizer, or the estimate."""
     if hooks.count_tokens is None:
         return [estimate_tokens(text) for text in texts]
-    if sum(len(text) for text in texts) <= INLINE_COUNT_CHARS and not inspect.iscoroutinefunction(hooks.count_tokens):
-        counts = predictor.call_method_inline("count_tokens", texts)
-    else:
-        counts = await predictor.call_method("count_tokens", texts)
-    if not isinstance(counts, list) or len(counts) != len(texts):
-        raise PredictorError(
-            f"The model `{predictor.name}` broke its contract: count_tokens must return one count per text."
-        )
+    counts = await _by_the_model(predictor, "count_tokens", hooks.count_tokens, texts)
     return [int(count) for count in counts]
+
+
+async def text_token_ids(predictor: Predictor, hooks: EmbeddingHooks, texts: list[str]) -> list[list[int]]:
+    """The token ids of each text by the model's `tokenize` hook."""
+    assert hooks.tokenize is not None
+    token_ids = await _by_the_model(predictor, "tokenize", hooks.tokenize, texts)
+    if not all(isinstance(ids, list) for ids in token_ids):
+        raise PredictorError(f"The model `{predictor.name}` broke its contract: tokenize must return lists of ids.")
+    return token_ids
+
+
+async def _by_the_model(predictor: Predictor, name: str, method: Callable[..., Any], texts: list[str]) -> list[Any]:
+    """One result per text from the model's method `name`. Short inputs are done right here (a thread hop
+    costs more than tokenizing a sentence); long ones in a thread, so the event loop stays free."""
+    if sum(len(text) for text in texts) <= INLINE_COUNT_CHARS and not inspect.iscoroutinefunction(method):
+        results = predictor.call_method_inline(name, texts)
+    else:
+        results = await predictor.call_method(name, texts)
+    if not isinstance(results, list) or len(results) != len(texts):
+        raise PredictorError(
+            f"The model `{predictor.name}` broke its contract: {name} must return one result per text."
+        )
+    return results
 
 
 def apply_limit(hooks: EmbeddingHooks, request: EmbeddingRequest, counts: list[int], measured: bool) -> list[int]:

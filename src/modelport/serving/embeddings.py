@@ -24,6 +24,7 @@ from modelport.serving.embedding_hooks import (
     check_token_ids,
     parse_input,
     text_token_counts,
+    text_token_ids,
     with_prefix,
 )
 from modelport.serving.forward import forward_json, forwards, parsed
@@ -62,6 +63,7 @@ class EmbeddingBatchers:
                 max_batch_size=settings.embedding_max_batch_size,
                 window=settings.embedding_batch_window_ms / 1000,
                 merge=settings.embedding_batching,
+                concurrency=EmbeddingHooks.of(predictor).concurrent_batches,
             )
             self._batchers[predictor.name] = batcher
         return batcher
@@ -104,7 +106,8 @@ def _dimensions(signature: EmbeddingSignature, request: EmbeddingRequest) -> dic
 
 def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:
     if encoding_format == "base64":
-        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+        # No copy when the vector already is little-endian float32, as the checks make it on most machines.
+        return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
     return vector.tolist()  # type: ignore[no-any-return]
 
 
@@ -137,20 +140,31 @@ async def create_embeddings(
     )
     arguments.update(_dimensions(signature, request))
     items: list[Any]
-    if isinstance(inputs[0], list):
+    as_ids = isinstance(inputs[0], list)
+    if as_ids:
         token_ids = [ids for ids in inputs if isinstance(ids, list)]
         check_token_ids(hooks, request, token_ids)
+    else:
+        texts = with_prefix(hooks, request, [text for text in inputs if isinstance(text, str)])
+        # A model that tokenizes for the server is tokenized once: its ids are counted, then embedded.
+        as_ids = hooks.tokenize is not None and hooks.embed_tokens
+        if as_ids:
+            token_ids = await text_token_ids(predictor, hooks, texts)
+    if as_ids:
         counts = apply_limit(hooks, request, [len(ids) for ids in token_ids], measured=True)
         items = [ids[:count] for ids, count in zip(token_ids, counts, strict=True)]
     else:
-        items = with_prefix(hooks, request, [text for text in inputs if isinstance(text, str)])
+        items = texts
         counts = apply_limit(
             hooks, request, await text_token_counts(predictor, hooks, items), measured=hooks.count_tokens is not None
         )
-    call = _Call(isinstance(inputs[0], list), tuple(sorted(arguments.items())), request.dimensions)
-    # Inputs of similar length share batches, as sentence-transformers does: less padding to compute.
-    order = np.argsort(np.asarray(counts), kind="stable")
-    vectors = (await _embed(predictor, batchers, [items[i] for i in order], call))[np.argsort(order)]
+    call = _Call(as_ids, tuple(sorted(arguments.items())), request.dimensions)
+    if len(items) == 1:
+        vectors = await _embed(predictor, batchers, items, call)
+    else:
+        # Inputs of similar length share batches, as sentence-transformers does: less padding to compute.
+        order = np.argsort(np.asarray(counts), kind="stable")
+        vectors = (await _embed(predictor, batchers, [items[i] for i in order], call))[np.argsort(order)]
     tokens = sum(counts)
     return EmbeddingResponse(
         data=[

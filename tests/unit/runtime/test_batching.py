@@ -241,3 +241,64 @@ async def test_empty_submit_is_refused() -> None:
     batcher = Batcher(FakeModel(), max_batch_size=4, window=0)
     with pytest.raises(ValueError, match="at least one item"):
         await batcher.submit([])
+
+
+async def test_with_concurrency_the_next_batch_runs_beside_a_running_one() -> None:
+    model = FakeModel()
+    model.gate = asyncio.Event()
+    batcher = Batcher(model, max_batch_size=64, window=0, concurrency=2)
+    async with asyncio.timeout(GUARD):
+        first = asyncio.create_task(batcher.submit([1]))
+        await model.entered.wait()
+        model.entered.clear()
+        second = asyncio.create_task(batcher.submit([2, 3]))
+        await model.entered.wait()
+        # Both slots are taken: a third request waits, and joins with the fourth once a slot is free.
+        third = asyncio.create_task(batcher.submit([4]))
+        fourth = asyncio.create_task(batcher.submit([5]))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert model.sizes == [1, 2]
+        model.gate.set()
+        results = await asyncio.gather(first, second, third, fourth)
+    assert model.sizes == [1, 2, 2]
+    for result, values in zip(results, [[1], [2, 3], [4], [5]], strict=True):
+        np.testing.assert_array_equal(result, rows([float(value) for value in values]))
+    await batcher.aclose()
+
+
+async def test_without_merging_requests_run_one_at_a_time_whatever_the_concurrency() -> None:
+    model = FakeModel()
+    model.gate = asyncio.Event()
+    batcher = Batcher(model, max_batch_size=64, window=0, merge=False, concurrency=4)
+    async with asyncio.timeout(GUARD):
+        tasks = [asyncio.create_task(batcher.submit([value])) for value in (1, 2, 3)]
+        await model.entered.wait()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert model.sizes == [1]
+        model.gate.set()
+        await asyncio.gather(*tasks)
+    assert model.sizes == [1, 1, 1]
+    await batcher.aclose()
+
+
+async def test_close_fails_every_batch_in_flight() -> None:
+    model = FakeModel()
+    model.gate = asyncio.Event()
+    batcher = Batcher(model, max_batch_size=64, window=0, concurrency=2)
+    async with asyncio.timeout(GUARD):
+        running = [asyncio.create_task(batcher.submit([1]))]
+        await model.entered.wait()
+        model.entered.clear()
+        running.append(asyncio.create_task(batcher.submit([2])))
+        await model.entered.wait()
+        await batcher.aclose()
+        for task in running:
+            with pytest.raises(BatcherClosedError):
+                await task
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        Batcher(FakeModel(), max_batch_size=4, window=0, concurrency=0)
