@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import inspect
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
@@ -63,6 +64,13 @@ class LocalPredictor:
         if self._instance is not None:
             instance, self._instance, self._callable = self._instance, None, None
             await _run_hook(instance, "unload")
+            del instance
+            if gc.get_freeze_count():
+                # `modelport serve` froze what start-up made (server/collector.py), a model loaded then
+                # included, and the collector never frees a frozen cycle: thaw, collect, freeze again.
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         """An optional method of the loaded model object, such as `complete`; None for plain functions."""

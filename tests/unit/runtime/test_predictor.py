@@ -1,6 +1,8 @@
 """Calling, streaming, loading and closing predictors (modelport.runtime.predictor)."""
 
+import gc
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -384,6 +386,28 @@ async def test_class_model_reloads_after_unload() -> None:
     await p.load()
     assert len(created) == 2
     assert p.loaded
+
+
+async def test_an_unloaded_model_frozen_at_start_up_is_collected() -> None:
+    class Embedder:
+        def __init__(self) -> None:
+            self.itself = self  # a reference cycle: only the collector frees it
+
+        def __call__(self, texts: list[str]) -> Embedding:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    p = predictor(Embedder)
+    await p.load()
+    # The worker thread that made the instance keeps its last result until its next job: give it one.
+    await anyio.to_thread.run_sync(lambda: None)
+    gone = weakref.ref(p._instance)
+    gc.freeze()
+    try:
+        await p.unload()
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 # Closing: a consumer that stops early closes the predictor's generator
