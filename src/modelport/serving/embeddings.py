@@ -131,8 +131,8 @@ async def create_embeddings(
     hooks = EmbeddingHooks.of(predictor)
     inputs = parse_input(request)
     if token_vocabulary == "cl100k_base" and isinstance(inputs[0], list):
-        token_ids = [ids for ids in inputs if isinstance(ids, list)]
-        inputs = await anyio.to_thread.run_sync(decode_cl100k_base, token_ids, request.model)
+        openai_ids = [ids for ids in inputs if isinstance(ids, list)]
+        inputs = await anyio.to_thread.run_sync(decode_cl100k_base, openai_ids, request.model)
     arguments = optional_arguments(
         predictor.spec,
         request.model_dump(exclude_unset=True),
@@ -140,17 +140,16 @@ async def create_embeddings(
     )
     arguments.update(_dimensions(signature, request))
     items: list[Any]
-    as_ids = isinstance(inputs[0], list)
-    if as_ids:
+    token_ids: list[list[int]] | None = None
+    if isinstance(inputs[0], list):
         token_ids = [ids for ids in inputs if isinstance(ids, list)]
         check_token_ids(hooks, request, token_ids)
     else:
         texts = with_prefix(hooks, request, [text for text in inputs if isinstance(text, str)])
-        # A model that tokenizes for the server is tokenized once: its ids are counted, then embedded.
-        as_ids = hooks.tokenize is not None and hooks.embed_tokens
-        if as_ids:
+        if hooks.tokenize is not None and hooks.embed_tokens:
+            # A model that tokenizes for the server is tokenized once: its ids are counted, then embedded.
             token_ids = await text_token_ids(predictor, hooks, texts)
-    if as_ids:
+    if token_ids is not None:
         counts = apply_limit(hooks, request, [len(ids) for ids in token_ids], measured=True)
         items = [ids[:count] for ids, count in zip(token_ids, counts, strict=True)]
     else:
@@ -158,7 +157,7 @@ async def create_embeddings(
         counts = apply_limit(
             hooks, request, await text_token_counts(predictor, hooks, items), measured=hooks.count_tokens is not None
         )
-    call = _Call(as_ids, tuple(sorted(arguments.items())), request.dimensions)
+    call = _Call(token_ids is not None, tuple(sorted(arguments.items())), request.dimensions)
     if len(items) == 1:
         vectors = await _embed(predictor, batchers, items, call)
     else:

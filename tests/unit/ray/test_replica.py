@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,17 +80,23 @@ def test_a_model_error_crosses_as_data() -> None:
     assert (error.status_code, error.param) == (400, "messages")
 
 
-def test_a_stream_arrives_whole_in_fewer_trips() -> None:
-    replica = _replica("shout")
+def _trips(replica: ModelReplica, content: str) -> list[list[Any]]:
+    """The lists a chat stream of `content` arrives in, read as slowly as trips to the ingress go."""
 
-    async def main() -> list[list[str]]:
+    async def main() -> list[list[Any]]:
         trips = []
-        async for items in replica.stream({"messages": [{"role": "user", "content": "a b c d e f"}]}):
+        async for items in replica.stream({"messages": [{"role": "user", "content": content}]}):
             trips.append(items)
             await asyncio.sleep(0.05)  # as a trip to the ingress takes a while
         return trips
 
-    trips = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_a_stream_arrives_whole_in_fewer_trips() -> None:
+    replica = _replica("shout")
+
+    trips = _trips(replica, "a b c d e f")
     words = [item for items in trips for item in items]
     assert len(words) == 6
     assert "".join(words) == "A B C D E F"
@@ -117,14 +124,7 @@ def test_a_sync_model_fast_enough_fills_one_trip() -> None:
     # `echo` is a plain generator of seven chunks; they are made in one thread, so they do not wait a hop each.
     replica = _replica("echo")
 
-    async def main() -> list[list[object]]:
-        trips = []
-        async for items in replica.stream({"messages": [{"role": "user", "content": "a b c d e"}]}):
-            trips.append(items)
-            await asyncio.sleep(0.05)  # as a trip to the ingress takes a while
-        return trips
-
-    trips = asyncio.run(main())
+    trips = _trips(replica, "a b c d e")
     assert sum(len(items) for items in trips) == 7
     assert len(trips) <= 2
 
