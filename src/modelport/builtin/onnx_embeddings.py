@@ -83,6 +83,7 @@ class OnnxSentenceEmbedder:
         self._normalize = True
         self._max_length = 0
         self._special: tuple[int, int] = (0, 0)
+        self._vocab_size = 0
 
     def load(self) -> None:
         """Check the ONNX file's sha256, read the model's configuration and start the session."""
@@ -119,6 +120,8 @@ class OnnxSentenceEmbedder:
             str(self.model_file), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._tokenizer = tokenizer
+        # Read on every request (the server checks token ids against it), and the tokenizer counts it anew.
+        self._vocab_size = tokenizer.get_vocab_size()
 
     def unload(self) -> None:
         self._session = None
@@ -132,7 +135,8 @@ class OnnxSentenceEmbedder:
 
     @property
     def vocab_size(self) -> int:
-        return self._loaded_tokenizer().get_vocab_size()
+        self._loaded_tokenizer()
+        return self._vocab_size
 
     def _loaded_tokenizer(self) -> tokenizers.Tokenizer:
         if self._tokenizer is None:

@@ -71,6 +71,9 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
         # Served by the docs router from local files: FastAPI's own pages load them from a CDN.
         docs_url=None,
         redoc_url=None,
+        # modelport has its own metrics and access log; FastAPI's OpenTelemetry instrumentation would look up
+        # the global providers (reading the environment) on every request to find it has nothing to do.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.registry = registry
     app.state.settings = settings

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +49,8 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _CLIENT_ID.match(given) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex has, without building a UUID on every request.
+        request_id = given if _CLIENT_ID.match(given) else os.urandom(16).hex()
         context = RequestContext(request_id)
         token = current_request.set(context)
         started = time.monotonic()

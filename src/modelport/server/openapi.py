@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from modelport.audio import MEDIA_TYPES
+from modelport.server.bodies import document_json_bodies
 from modelport.server.errors import is_anthropic_route
 
 ERROR_SCHEMA = "ErrorResponse"
@@ -91,6 +92,7 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            document_json_bodies(schema, app.routes)
             refine(schema)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -133,11 +133,10 @@ async def create_embeddings(
     if token_vocabulary == "cl100k_base" and isinstance(inputs[0], list):
         openai_ids = [ids for ids in inputs if isinstance(ids, list)]
         inputs = await anyio.to_thread.run_sync(decode_cl100k_base, openai_ids, request.model)
-    arguments = optional_arguments(
-        predictor.spec,
-        request.model_dump(exclude_unset=True),
-        skip=_SERVER_FIELDS | {signature.dims_param or ""},
-    )
+    # What the request set beyond the server's own fields (model_dump would copy every field it set first).
+    values = {name: getattr(request, name) for name in request.model_fields_set - _SERVER_FIELDS}
+    values.update(request.model_extra or {})
+    arguments = optional_arguments(predictor.spec, values, skip=_SERVER_FIELDS | {signature.dims_param or ""})
     arguments.update(_dimensions(signature, request))
     items: list[Any]
     token_ids: list[list[int]] | None = None
