@@ -54,6 +54,8 @@ class SlotRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]
             if unknown or pending_request is None or loop.time() >= deadline:
                 return [_two(unknown or candidate_replicas)]  # Ray asks them their queue lengths
             await self._news(deadline - loop.time())
+            # Replicas may have died or started meanwhile.
+            candidate_replicas = list(self.curr_replicas.values())
 
     def on_send_request(self, replica_id: ReplicaID) -> None:
         super().on_send_request(replica_id)
