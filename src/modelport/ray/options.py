@@ -20,8 +20,8 @@ DEFAULT_NUM_CPUS = 0.1
 # One replica embeds the requests it holds at once in shared batches: it must be allowed to hold several.
 DEFAULT_MAX_ONGOING_REQUESTS = 16
 # Requests a replica holds waiting beyond the ones it runs: one is enough for the next call to start as one
-# ends, where waiting in Ray's router it would start when the router next polls the replica (bench/ray_serve.py:
-# with none, a model that runs one 0.1 s call at a time served 6-7 calls a second on Ray Serve alone).
+# ends, where waiting in the router it would start only once the last call's end had reached the ingress and
+# the next request had come back (bench/ray_trace.py: 28 ms a call at the median with four busy replicas).
 DEFAULT_REPLICA_QUEUE = 1
 # Which replica takes each request (modelport.ray.router): one with room, and when all are full, the one where
 # a request just ended, instead of Ray's default, which polls full replicas.

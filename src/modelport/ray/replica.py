@@ -152,8 +152,8 @@ class ModelReplica:
     """The body of a model's deployment (wrapped by `serve.deployment` when deployed).
 
     `slots` calls of the model run at once (None: no limit); Ray is told to send more than that, and the
-    rest wait here, so that one starts the moment a call ends: waiting in Ray's router instead, a request
-    would start only when the router next polls the full replicas, which it does with a back-off.
+    rest wait here, so that one starts the moment a call ends: waiting in the router instead, a request
+    would start only once the end of the call had reached the ingress and the request had come back.
     """
 
     def __init__(self, source: ModelSource, name: str, slots: int | None = None, **companions: Any) -> None:
