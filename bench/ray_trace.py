@@ -106,9 +106,9 @@ def _instrument() -> None:
         _record("lower", replica=str(replica_id), cached=self.replica_queue_len_cache.get(replica_id))
         lower(self, replica_id)
 
-    router.on_new_queue_len_info = traced_news  # type: ignore[method-assign]
+    router.on_new_queue_len_info = traced_news  # type: ignore[method-assign,assignment]
     router.decrement_queue_len_cache = traced_lower  # type: ignore[method-assign]
-    router._choose_replica_for_request = traced_choose  # type: ignore[method-assign]
+    router._choose_replica_for_request = traced_choose  # type: ignore[method-assign,assignment]
     router._probe_queue_lens = traced_probe  # type: ignore[method-assign]
 
 
@@ -140,7 +140,8 @@ def _descendants(root: int) -> set[int]:
             except (OSError, IndexError):
                 continue
             children[parent].add(int(entry.name))
-    found, todo = set(), [root]
+    found: set[int] = set()
+    todo = [root]
     while todo:
         pid = todo.pop()
         for child in children[pid] - found:

@@ -6,10 +6,12 @@ are all sent to it, and all but one refused. With four busy replicas and sixteen
 a second and a refusal for every second request (bench/ray_trace.py), on two cores that the replicas needed.
 
 `SlotRouter` reads Ray's cache of each replica's queue length (which the handle keeps from what it sent,
-what completed and what replicas answered): a request goes to the replica with the most room; when every
-replica is full it waits until one of this router's requests ends and wakes one waiting request for that
-replica. Ray's own probing stays for what the cache does not know: a replica not in it yet, and, every
-`fallback_s` while all are full, requests of another handle, which this router does not see end.
+what completed and what replicas answered), plus the requests it chose a replica for and has not sent yet: a
+request goes to the replica with the most room; when every replica is full, one of this router's requests
+ending there wakes one waiting request. Ray's own probing stays for what the cache does not know: a replica
+not in it yet, and, every `fallback_s` while all are full, requests of another handle, which this router
+does not see end. At the same load: no probe, no refusal, and the server's processes used 0.5 of the two
+cores instead of 1.3. Unlike Ray's default, it does not prefer replicas on the ingress's own node.
 
 Ray pickles this module by value into each handle's process: it imports only Ray and the standard library.
 """
@@ -32,11 +34,11 @@ FALLBACK_SECONDS = 0.5
 CHOSEN_SECONDS = 0.05
 
 
-class SlotRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]
+class SlotRouter(FIFOMixin, RequestRouter):
     """Requests to the replica with the most room; when all are full, woken when a request ends."""
 
     def initialize_state(self, fallback_s: float = FALLBACK_SECONDS, **kwargs: Any) -> None:
-        super().initialize_state(**kwargs)
+        super().initialize_state(**kwargs)  # type: ignore[no-untyped-call]
         self._fallback_s = fallback_s
         self._waiting: deque[asyncio.Future[ReplicaID | None]] = deque()
         self._chosen: dict[ReplicaID, deque[float]] = {}
@@ -100,11 +102,14 @@ class SlotRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]
 
     def _with_room(self, candidates: list[RunningReplica]) -> list[RunningReplica]:
         """The candidates the cache knows to have room, the most room first (ties in random order)."""
-        known = [(self._queued(r), r) for r in candidates]
-        room = [(queued, r) for queued, r in known if queued is not None and queued < r.max_ongoing_requests]
+        room: list[tuple[int, RunningReplica]] = []
+        for replica in candidates:
+            queued = self._queued(replica)
+            if queued is not None and queued < replica.max_ongoing_requests:
+                room.append((queued - replica.max_ongoing_requests, replica))
         random.shuffle(room)
-        room.sort(key=lambda pair: pair[0] - pair[1].max_ongoing_requests)
-        return [r for _, r in room]
+        room.sort(key=lambda pair: pair[0])
+        return [replica for _, replica in room]
 
     async def _news(self, seconds: float) -> None:
         """Until one of this router's requests ends, a replica reports room, or `seconds` pass."""
