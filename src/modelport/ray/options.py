@@ -20,11 +20,14 @@ DEFAULT_NUM_CPUS = 0.1
 # One replica embeds the requests it holds at once in shared batches: it must be allowed to hold several.
 DEFAULT_MAX_ONGOING_REQUESTS = 16
 # Requests a replica holds waiting beyond the ones it runs: one is enough for the next call to start as one
-# ends, where waiting in Ray's router it would start when the router next polls the replica (bench/ray_serve.py:
-# with none, a model that runs one 0.1 s call at a time served 6-7 calls a second on Ray Serve alone).
+# ends, where waiting in the router it would start only once the last call's end had reached the ingress and
+# the next request had come back (bench/ray_trace.py: 28 ms a call at the median with four busy replicas).
 DEFAULT_REPLICA_QUEUE = 1
-# Ray's router polls full replicas with a back-off that doubles from 25 ms; at its default ceiling of 0.5 s
-# a replica whose waiting request started could sit idle for most of that.
+# Which replica takes each request (modelport.ray.router): one with room, and when all are full, the one where
+# a request just ended, instead of Ray's default, which polls full replicas.
+REQUEST_ROUTER = "modelport.ray.router.SlotRouter"
+# Ray's router polls replicas it knows nothing of with a back-off that doubles from 25 ms; at its default
+# ceiling of 0.5 s a replica whose waiting request started could sit idle for most of that.
 ROUTER_MAX_BACKOFF_SECONDS = 0.1
 # Read by Ray Serve in each replica's process: the replica's own event loop runs the model's coroutines
 # (they never block it: `LocalPredictor` runs sync code in threads) instead of a second loop in a thread,
@@ -118,7 +121,10 @@ class DeploymentOptions(BaseModel):
             "ray_actor_options": self.ray_actor_options.model_dump(exclude_none=True),
             "max_ongoing_requests": self.max_ongoing_requests + self.replica_queue,
             "max_queued_requests": self.max_queued_requests,
-            "request_router_config": {"max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS},
+            "request_router_config": {
+                "request_router_class": REQUEST_ROUTER,
+                "max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS,
+            },
         }
         if not options["ray_actor_options"]["resources"]:
             del options["ray_actor_options"]["resources"]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from modelport.ray.options import (
     DEFAULT_NUM_CPUS,
     REPLICA_ENVIRONMENT,
+    REQUEST_ROUTER,
     ROUTER_MAX_BACKOFF_SECONDS,
     DeployConfig,
     DeploymentOptions,
@@ -30,7 +31,7 @@ def test_defaults_fit_a_small_machine() -> None:
         # 16 run in the replica, one more waits there for a free call.
         "max_ongoing_requests": 17,
         "max_queued_requests": -1,
-        "request_router_config": {"max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS},
+        "request_router_config": {"request_router_class": REQUEST_ROUTER, "max_backoff_s": ROUTER_MAX_BACKOFF_SECONDS},
         "num_replicas": 1,
     }
     assert DEFAULT_NUM_CPUS < 1

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +195,34 @@ def test_slots_bound_the_calls_that_run_at_once() -> None:
     # One slot: the calls run one after the other; unbounded, side by side.
     assert asyncio.run(three(replica)) >= 0.6
     assert asyncio.run(three(one)) < 0.6
+
+
+async def _collect(stream: AsyncIterator[list[Any]]) -> list[list[Any]]:
+    return [items async for items in stream]
+
+
+def test_calls_on_a_loop_that_runs_forever_share_one_worker_thread() -> None:
+    # Ray runs a replica's loop forever and each request in a task of its own: without an anchor, AnyIO took
+    # each request's task for its root and started a thread per call.
+    threads: list[threading.Thread] = []
+
+    def where(messages: list[Message]) -> Iterator[str]:
+        threads.append(threading.current_thread())
+        yield "here"
+
+    app = App("thread-tests")
+    app.add(where, name="where")
+    replica = ModelReplica(ModelSource.of(Settings(), app), "where")
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        for _ in range(3):
+            call = _collect(replica.stream({"messages": [{"role": "user", "content": "hi"}]}))
+            assert asyncio.run_coroutine_threadsafe(call, loop).result(timeout=30) == [["here"]]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=30)
+        loop.close()
+    assert len(threads) == 3
+    assert threads[0] is threads[1] is threads[2]
