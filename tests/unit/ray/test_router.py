@@ -164,3 +164,40 @@ def test_a_cancelled_request_passes_its_wake_on() -> None:
         return _names(await asyncio.wait_for(second, 1.0))
 
     assert asyncio.run(main()) == [["a"]]
+
+
+def _full_after_an_end(routed: bool, ended: bool = True) -> bool:
+    """Whether a request waiting on a full replica is let go soon after the replica answers full, the
+    answer coming just after a request ended there (`ended`), for a request it accepted (`routed`) or not."""
+
+    async def main() -> bool:
+        a = Replica("a", 2)
+        router = await _router(a, fallback_s=5.0)
+        waiting = asyncio.create_task(router.choose_replicas(router._replicas_list, _pending()))
+        await asyncio.sleep(0.02)
+        if ended:
+            router.on_request_completed(a.replica_id, "r")
+        router.on_new_queue_len_info(a.replica_id, 2)
+        if routed:
+            router.on_request_routed(_pending(), a.replica_id, None)
+        done, _ = await asyncio.wait({waiting}, timeout=0.3)
+        if not done:
+            waiting.cancel()
+            return False
+        assert _names(waiting.result()) == [["a"]]
+        return True
+
+    return asyncio.run(main())
+
+
+def test_a_replica_refusing_just_after_a_request_ended_there_is_asked_again() -> None:
+    # The handle hears of the end before the replica has let go of the request: its "full" may be stale.
+    assert _full_after_an_end(routed=False)
+
+
+def test_a_full_answer_that_accepted_a_request_is_not_asked_again() -> None:
+    assert not _full_after_an_end(routed=True)
+
+
+def test_a_full_answer_with_no_request_ended_there_is_not_asked_again() -> None:
+    assert not _full_after_an_end(routed=False, ended=False)
