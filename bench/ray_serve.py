@@ -93,7 +93,9 @@ def throughput(url: str, name: str, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="per replica count (10 s holds ~95 calls at 1 replica)"
+    )
     args = parser.parse_args()
 
     floor_run = [sys.executable, str(HERE.parent / "ray_floor.py"), "--requests", str(args.requests)]
