@@ -73,6 +73,12 @@ def median_ms(url: str, requests: int) -> tuple[float, float]:
 
 def throughput(url: str, name: str, seconds: float) -> float:
     """Requests per second to `name` from `CLIENTS` clients at once."""
+    total, took = load(url, name, seconds)
+    return total / took
+
+
+def load(url: str, name: str, seconds: float) -> tuple[int, float]:
+    """Requests answered by `name` to `CLIENTS` clients at once for `seconds`, and the seconds they took."""
     body = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
     deadline = time.monotonic() + seconds
 
@@ -87,7 +93,7 @@ def throughput(url: str, name: str, seconds: float) -> float:
     start = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
         total = sum(pool.map(client_loop, range(CLIENTS)))
-    return total / (time.monotonic() - start)
+    return total, time.monotonic() - start
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from modelport import App, Message
 
 HERE = Path(__file__).resolve()
 SLEEP_SECONDS = 0.1
-CLIENTS = 16
 TRACE = os.environ.get("BENCH_RAY_TRACE")
 _request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="")
 _log: Any = None
@@ -159,23 +157,9 @@ def _sample(pids: set[int]) -> dict[int, float]:
 
 
 def _run(url: str, seconds: float) -> tuple[int, float]:
-    import httpx
+    from ray_serve import load
 
-    body = {"model": "sleepy", "messages": [{"role": "user", "content": "hi"}]}
-    deadline = time.monotonic() + seconds
-
-    def client_loop(_: int) -> int:
-        done = 0
-        with httpx.Client(base_url=url, timeout=120) as client:
-            while time.monotonic() < deadline:
-                client.post("/v1/chat/completions", json=body).raise_for_status()
-                done += 1
-        return done
-
-    start = time.monotonic()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        total = sum(pool.map(client_loop, range(CLIENTS)))
-    return total, time.monotonic() - start
+    return load(url, "sleepy", seconds)
 
 
 def _quantiles(values: list[float]) -> str:
