@@ -18,7 +18,7 @@ Rows (sentences per second, higher is better), per model:
   server, 1 x N            one request of N sentences to a `modelport serve` subprocess
   server, C clients        C concurrent clients, each sending one sentence per request (batching on); the
                            ratio column compares it with direct batch C
-  direct, batch C, all-core ORT
+  direct, ..., all-core ORT
                            MiniLM only: one onnxruntime call per batch on an intra-op pool over all cores,
                            the configuration before issue 17, kept to show the reference is the model's best
   server, C clients, off   the same with --no-embedding-batching (one request at a time; MiniLM, C = 16)
@@ -544,6 +544,7 @@ def main() -> int:
     off_row = f"server, {counts[0]} clients x 1 sentence, batching off"
     baseline_row = "server, {c} clients x 1 sentence, baseline src"
     all_core_row = "direct, batch {c}, all-core ORT"
+    all_core_one_row = "direct, 1 sentence per call, all-core ORT"
     # All servers stay up and every measure runs once per round, so load from elsewhere on the machine
     # spreads over all of them instead of spoiling one; the best of the rounds counts.
     with contextlib.ExitStack() as stack:
@@ -565,6 +566,7 @@ def main() -> int:
                 record(model, f"direct, 1 x {len(mine)}", direct_rate(embedder, mine, batch)[0])
                 record(model, large_row.format(n=len(mine)), large_request_rate(on, model, mine))
                 if model == MINILM_NAME:
+                    record(model, all_core_one_row, direct_rate(all_core, mine[:32], 1)[0])
                     for size in counts:
                         sample = mine[: max(len(mine) // 4, 2 * size)]
                         record(model, all_core_row.format(c=size), direct_rate(all_core, sample, size))

@@ -11,11 +11,7 @@ coming, and a burst of requests that arrived together is one batch. A request la
 
 A model that computes several batches at once to use the machine (one per worker thread, say) gets up to
 `concurrency` batches in flight: the next one is gathered while the others run, so no core idles while a
-small batch runs on one of them. What waits is shared among the free slots: C clients that all sent at
-once become batches of C/2 side by side, not one of C and an idle slot. Then the clients of one batch are
-answered, and send again, while the other batch computes; with a single batch of all of them, the model
-would sit idle each time the event loop answered them all and read their next requests (on 2 cores,
-about a sixth of the time at 16 clients).
+small batch runs on one of them.
 
 A batch that fails fails exactly the callers that were in it; the worker goes on with the next one.
 """
@@ -25,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -185,13 +180,11 @@ class Batcher:
         self._drop_cancelled()
         if not self._queue:
             return []
-        free = self.concurrency - len(self._running)
-        share = math.ceil(self._waiting_items(self._queue[0].key) / free) if free > 1 else self.max_batch_size
         first = self._queue.popleft()
         batch = [first]
         if not self.merge:
             return batch
-        room = min(self.max_batch_size, share) - len(first.items)
+        room = self.max_batch_size - len(first.items)
         kept: deque[_Piece] = deque()
         while self._queue:
             piece = self._queue.popleft()

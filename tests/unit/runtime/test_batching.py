@@ -253,8 +253,7 @@ async def test_with_concurrency_the_next_batch_runs_beside_a_running_one() -> No
         model.entered.clear()
         second = asyncio.create_task(batcher.submit([2, 3]))
         await model.entered.wait()
-        # Both slots are taken: a third and a fourth request wait; both slots come free at once, and they
-        # are shared between them.
+        # Both slots are taken: a third request waits, and joins with the fourth once a slot is free.
         third = asyncio.create_task(batcher.submit([4]))
         fourth = asyncio.create_task(batcher.submit([5]))
         for _ in range(10):
@@ -262,37 +261,9 @@ async def test_with_concurrency_the_next_batch_runs_beside_a_running_one() -> No
         assert model.sizes == [1, 2]
         model.gate.set()
         results = await asyncio.gather(first, second, third, fourth)
-    assert model.sizes == [1, 2, 1, 1]
+    assert model.sizes == [1, 2, 2]
     for result, values in zip(results, [[1], [2, 3], [4], [5]], strict=True):
         np.testing.assert_array_equal(result, rows([float(value) for value in values]))
-    await batcher.aclose()
-
-
-async def test_what_waits_is_shared_among_the_free_slots() -> None:
-    model = FakeModel()
-    model.gate = asyncio.Event()
-    batcher = Batcher(model, max_batch_size=64, window=LONG_WINDOW, concurrency=2)
-    async with asyncio.timeout(GUARD):
-        # Sixteen requests at once with both slots free: two batches of eight, side by side.
-        burst = [asyncio.create_task(batcher.submit([value])) for value in range(16)]
-        while len(model.batches) < 2:
-            await asyncio.sleep(0)
-        assert model.sizes == [8, 8]
-        # Ten more while one slot is busy: all of them in the one free slot's batch.
-        model.gate.set()
-        await asyncio.gather(*burst)
-        model.gate.clear()
-        blocker = asyncio.create_task(batcher.submit([100]))
-        while len(model.batches) < 3:
-            await asyncio.sleep(0)
-        more = [asyncio.create_task(batcher.submit([value])) for value in range(10)]
-        while len(model.batches) < 4:
-            await asyncio.sleep(0)
-        assert model.sizes == [8, 8, 1, 10]
-        model.gate.set()
-        results = await asyncio.gather(*burst, blocker, *more)
-    for result, value in zip(results, [*range(16), 100, *range(10)], strict=True):
-        np.testing.assert_array_equal(result, rows([float(value)]))
     await batcher.aclose()
 
 
