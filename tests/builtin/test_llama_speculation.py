@@ -1,0 +1,155 @@
+"""Speculative decoding and chunked prompts on the real chat model (modelport.builtin.llama): the output is
+the one decoding without speculation gives, drafts are really accepted, and a long prompt does not stall
+the requests that are generating."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelport.builtin.llama import default_model_path
+from modelport.builtin.llama.engine import Event, LlamaEngine
+from modelport.builtin.llama.sampling import SamplingParams
+
+FUNCTION = '''def summarize_orders(orders, currency="EUR", include_cancelled=False):
+    """Total, count and average of the orders per customer, in one currency."""
+    totals = {}
+    counts = {}
+    skipped = []
+    for order in orders:
+        if order.get("status") == "cancelled" and not include_cancelled:
+            skipped.append(order["id"])
+            continue
+        customer = order["customer"]
+        amount = order["amount"]
+        if order.get("currency", currency) != currency:
+            rate = order.get("rate")
+            if rate is None:
+                raise ValueError(f"order {order['id']} has no exchange rate")
+            amount = amount * rate
+        totals[customer] = totals.get(customer, 0.0) + amount
+        counts[customer] = counts.get(customer, 0) + 1
+    report = []
+    for customer in sorted(totals):
+        total = round(totals[customer], 2)
+        count = counts[customer]
+        average = round(total / count, 2) if count else 0.0
+        report.append(
+            {
+                "customer": customer,
+                "total": total,
+                "count": count,
+                "average": average,
+                "currency": currency,
+            }
+        )
+    if skipped:
+        print(f"skipped {len(skipped)} cancelled orders")
+    largest = max(report, key=lambda row: row["total"], default=None)
+    smallest = min(report, key=lambda row: row["total"], default=None)
+    return {
+        "rows": report,
+        "largest": largest,
+        "smallest": smallest,
+        "skipped": skipped,
+    }
+'''
+EDIT = (
+    "<|im_start|>user\nRename the variable `report` to `rows_out` in this function. Reply with the whole "
+    f"function and nothing else.\n\n```python\n{FUNCTION}```<|im_end|>\n<|im_start|>assistant\n"
+)
+STORY = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n"
+
+
+@pytest.fixture(scope="module")
+def engine(cache_dir: Path) -> Iterator[LlamaEngine]:
+    engine = LlamaEngine(str(default_model_path(cache_dir)), n_parallel=3, n_ctx_per_sequence=4096)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+async def tokens_of(engine: LlamaEngine, prompt: str, params: SamplingParams, *, speculation: bool) -> list[bytes]:
+    """The completion's tokens (from their log-probability details) with speculation on or off."""
+    engine.speculation = speculation
+    try:
+        events = [event async for event in engine.submit(engine.tokenize(prompt), params).events()]
+    finally:
+        engine.speculation = True
+    tokens = [bytes(item.bytes) for event in events for item in event.logprobs]
+    assert events[-1].completion_tokens == len(tokens) + (events[-1].finish_reason == "stop" and not events[-1].stop)
+    return tokens
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "params",
+    [
+        # The whole answer: the function given back, about 400 tokens.
+        SamplingParams(temperature=0, max_tokens=600, logprobs=0),
+        # It ends at a stop string inside one.
+        SamplingParams(temperature=0, max_tokens=400, stop=("round(total",), logprobs=0),
+    ],
+    ids=["whole", "stop"],
+)
+async def test_greedy_output_is_token_for_token_the_same_and_drafts_are_accepted(
+    engine: LlamaEngine, params: SamplingParams
+) -> None:
+    plain = await tokens_of(engine, EDIT, params, speculation=False)
+    drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
+    speculative = await tokens_of(engine, EDIT, params, speculation=True)
+    accepted = engine.stats.accepted_tokens - accepted
+    assert speculative == plain
+    # The model copies the function: most of its tokens came from drafts it accepted.
+    assert accepted >= len(plain) // 2, (accepted, engine.stats.draft_tokens - drafted, len(plain))
+
+
+@pytest.mark.anyio
+async def test_a_seeded_sample_is_the_same_with_speculation(engine: LlamaEngine) -> None:
+    params = SamplingParams(temperature=0.7, seed=3, max_tokens=200, logprobs=0)
+    accepted = engine.stats.accepted_tokens
+    assert await tokens_of(engine, EDIT, params, speculation=True) == await tokens_of(
+        engine, EDIT, params, speculation=False
+    )
+    assert engine.stats.accepted_tokens - accepted > 50
+
+
+@pytest.mark.anyio
+async def test_a_long_prompt_is_read_in_chunks_while_the_others_keep_generating(engine: LlamaEngine) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: list[list[float]] = [[], []]
+    going = [asyncio.Event(), asyncio.Event()]
+
+    async def generate(index: int) -> None:
+        async for _ in generation[index].events():
+            arrivals[index].append(loop.time())
+            if len(arrivals[index]) == 3:
+                going[index].set()
+
+    story = engine.tokenize(STORY)
+    generation = [engine.submit(story, SamplingParams(temperature=0.8, max_tokens=3000)) for _ in range(2)]
+    tasks = [asyncio.create_task(generate(i)) for i in range(2)]
+    try:
+        await asyncio.gather(*(event.wait() for event in going))
+        text = " ".join(f"Item {i} weighs {i * 7 % 13} kilograms and costs {i * 11 % 17} euros." for i in range(400))
+        long = engine.tokenize(text)[:3000]
+        assert len(long) == 3000
+        started = loop.time()
+        events: list[Event] = [event async for event in engine.submit(long, SamplingParams(max_tokens=1)).events()]
+        read = loop.time()
+    finally:
+        for one in generation:
+            one.cancel()
+        await asyncio.gather(*tasks)
+    assert events[-1].finish_reason == "length"
+    for times in arrivals:
+        during = [t for t in times if started <= t <= read]
+        gaps = [b - a for a, b in zip([started, *during], [*during, read], strict=True)]
+        # Each generating stream got tokens all along the prompt's reading, not one burst at its end: many
+        # steps, none waiting more than a small part of the whole read (read in the batch's 512 tokens a
+        # step, the prompt would take 6 steps, each a sixth of the read).
+        assert len(during) >= 15, (len(during), read - started)
+        assert max(gaps) < (read - started) / 10, (max(gaps), read - started)
