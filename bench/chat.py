@@ -10,7 +10,7 @@ through the OpenAI API, taking turns. Three workloads, chosen with --workloads:
 
 - story: a story prompt (greedy, --max-tokens). Single-stream decode tok/s, time to first token, and total
   tok/s at each --concurrency.
-- code-edit: functions of 45 to 115 lines (bench/code_edits.py), each asked back with a small change
+- code-edit: functions of 45 to 73 lines (bench/code_edits.py), each asked back with a small change
   (greedy, to the end of the answer). Total tok/s at 1 stream (the prompts one after another) and at 4 (all
   at once), also against llama-server with its own n-gram speculation (--reference-spec; empty to skip).
 - long-prefill: three streams generate while a fourth request sends a 3,000-token prompt; the three
@@ -343,7 +343,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8], help="story: streams at once")
     parser.add_argument("--rounds", type=int, default=5, help="story: rounds")
     parser.add_argument("--edit-rounds", type=int, default=1, help="code-edit: rounds")
-    parser.add_argument("--edit-max-tokens", type=int, default=2048, help="code-edit: most tokens per answer")
+    parser.add_argument("--edit-max-tokens", type=int, default=1024, help="code-edit: most tokens per answer")
     parser.add_argument("--prefill-rounds", type=int, default=3, help="long-prefill: rounds")
     parser.add_argument(
         "--reference-spec",
@@ -419,7 +419,7 @@ def main() -> None:
         if "code-edit" in args.workloads:
             samples = code_edit(urls, DEFAULT_NAME, args.edit_max_tokens, args.edit_rounds)
             report(
-                f"code-edit ({len(code_edits())} functions of 45-115 lines, greedy, whole answers): "
+                f"code-edit ({len(code_edits())} functions of 45-73 lines, greedy, whole answers): "
                 f"{args.edit_rounds} round(s)",
                 samples,
                 reference,

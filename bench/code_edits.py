@@ -1,4 +1,4 @@
-"""The code-edit workload of `bench/chat.py`: functions of 40-120 lines, each asked back with a small change.
+"""The code-edit workload of `bench/chat.py`: functions of 45-73 lines, each asked back with a small change.
 
 The functions are generated from a fixed seed, so every run (and llama-server) gets the same prompts. They
 read like ordinary application code: a record-checking function per entity, with a check per field, some
@@ -20,8 +20,9 @@ EDITS = (
     "Rename the variable `problems` to `errors` everywhere in it.",
     "Change the default of `strict` to True.",
     "Rename the function to `check_{entity}_record`.",
-    "Make every error message start with `invalid: ` instead of the field name.",
     "Replace the `print` call with `logger.warning`, keeping its message.",
+    # The model rewrites the function with this one and does not stop: last, out of the four prompts used.
+    "Make every error message start with `invalid: ` instead of the field name.",
     "Add a keyword argument `limit: int = 100` and stop after `limit` records.",
 )
 
@@ -94,8 +95,9 @@ def code_edits(count: int = 4, seed: int = 17) -> list[CodeEdit]:
     edits = []
     for i in range(count):
         entity = ENTITIES[i % len(ENTITIES)]
-        # 7 lines a field and 24 around them: 3 to 13 fields make 45 to 115 lines.
-        n_fields = 3 + round(10 * i / max(1, count - 1))
+        # 7 lines a field and 24 around them: 3 to 7 fields make 45 to 73 lines (400 to 750 tokens), long
+        # enough to copy for a while, short enough that a run on two cores takes minutes.
+        n_fields = 3 + round(4 * i / max(1, count - 1))
         fields = rng.sample(FIELDS, n_fields)
         instruction = EDITS[i % len(EDITS)].format(entity=entity)
         edits.append(CodeEdit(_function(entity, fields, rng), instruction))

@@ -88,7 +88,7 @@ class Stepper:
     def _drafts(self, active: list[Slot]) -> dict[int, list[int]]:
         """The draft tokens each generating slot verifies in this step, within what its request may still
         generate and its context still holds."""
-        offered: list[tuple[Slot, list[int]]] = []
+        offered: list[tuple[Slot, list[int], float]] = []
         for slot in active:
             if slot.prefilling or slot.lookup is None:
                 continue
@@ -98,13 +98,15 @@ class Stepper:
                 limit = min(limit, slot.generation.params.max_tokens - slot.completion_tokens - 1)
             draft = slot.lookup.draft(limit)
             if draft:
-                offered.append((slot, draft))
+                offered.append((slot, draft, slot.acceptance.rate(slot.lookup.match)))
+            else:
+                slot.acceptance.rest()
         if not offered:
             return {}
         # What the step feeds without drafts: a token per generating sequence, and the prompts' chunks.
         fed = {feed.slot.seq_id: len(feed.tokens) for feed in plan_step(active, {}, self.n_batch, self.prefill_chunk)}
         lengths = plan(
-            [Offer(slot.seq_id, len(draft), slot.acceptance.rate) for slot, draft in offered],
+            [Offer(slot.seq_id, len(draft), rate) for slot, draft, rate in offered],
             fed=fed,
             base_yield=sum(not slot.prefilling for slot in active),
             cost=self.cost,
@@ -112,7 +114,7 @@ class Stepper:
             n_ubatch=self.n_batch,
         )
         drafts = {}
-        for (slot, draft), length in zip(offered, lengths, strict=True):
+        for (slot, draft, _), length in zip(offered, lengths, strict=True):
             if length:
                 drafts[slot.seq_id] = draft[:length]
             else:

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from modelport.builtin.llama.speculation import PRIOR, Acceptance, Offer, PromptLookup, StepCost, plan, ubatches
+from modelport.builtin.llama.speculation import (
+    Acceptance,
+    Offer,
+    PromptLookup,
+    StepCost,
+    match_prior,
+    plan,
+    ubatches,
+)
 
-# Cost measured on the project's 2-core machine: ~15 ms a step, ~2.5 ms a token with logits.
+# A step whose fixed cost is six tokens' (a model that reads its weights slower than it computes); on the
+# project's two cores the 0.5B model's step costs less than one token's, which leaves `plan` little room.
 COST = StepCost(per_step=0.015, per_token=0.0025)
 
 
@@ -53,19 +62,41 @@ def test_a_draft_continues_from_where_the_last_one_was_kept_and_searches_again_a
     assert lookup.draft(3) == function[12:15]
 
 
-def test_acceptance_follows_recent_steps_and_drifts_back_to_the_prior_when_idle() -> None:
+def test_the_match_behind_a_draft_grows_while_the_sequence_follows_it() -> None:
+    function = list(range(100, 140))
+    lookup = PromptLookup([7, *function])
+    lookup.extend([8, *function[:2]])  # found by its last two tokens only: the ones before differ
+    assert lookup.draft(2) == function[2:4]
+    assert lookup.match == 2
+    lookup.extend(function[2:6])
+    assert lookup.draft(2) == function[6:8]
+    assert lookup.match == 6
+    lookup.extend([999])
+    assert lookup.draft(2) == []
+    assert lookup.match == 0
+
+
+def test_acceptance_starts_from_the_match_length_and_follows_the_sequences_record() -> None:
     acceptance = Acceptance()
-    assert acceptance.rate == pytest.approx(PRIOR[0] / PRIOR[1])
+    # Before any record: a short match is a guess, a long one a copy in progress.
+    assert acceptance.rate(2) == pytest.approx(match_prior(2))
+    assert acceptance.rate(24) == pytest.approx(match_prior(24))
+    assert match_prior(2) < 0.3 < 0.75 < match_prior(24)
+    # Two failed drafts are enough to stop believing even a long match.
+    acceptance.record(accepted=0, tried=1)
+    acceptance.record(accepted=0, tried=1)
+    assert acceptance.rate(24) < 0.5
     for _ in range(10):
         acceptance.record(accepted=8, tried=8)
-    assert acceptance.rate > 0.9
+    assert acceptance.rate(4) > 0.9
     for _ in range(20):
         acceptance.record(accepted=0, tried=1)
-    low = acceptance.rate
-    assert low < 0.2
-    for _ in range(100):
+    low = acceptance.rate(24)
+    assert low < match_prior(24) / 2
+    for _ in range(200):
         acceptance.rest()
-    assert low < acceptance.rate < PRIOR[0] / PRIOR[1]
+    assert low < acceptance.rate(24)
+    assert acceptance.rate(24) == pytest.approx(match_prior(24), abs=0.05)
 
 
 def offers(*rates: float, available: int = 16) -> list[Offer]:
