@@ -57,6 +57,9 @@ MIN_CHUNK = 32
 # The bounds of a decode step's fixed cost (reading the weights), counted in tokens of batch work: the
 # 0.5B model on two quiet cores shows about 0.9 (13 ms a step, 14 ms a token with logits).
 STEP_TO_TOKEN = (0.5, 8.0)
+# The cache length at which warm-up times a step, for what each cached token adds to it (the 0.5B model on
+# two cores: about 0.014 ms, so a step at 1,000 tokens costs twice one at none).
+CONTEXT_PROBE = 256
 
 
 class LlamaEngine:
@@ -231,8 +234,19 @@ class LlamaEngine:
         cost = StepCost(per_step=min(max(per_step, low * per_token), high * per_token), per_token=per_token)
         per_prompt_token = max((min(prompt) - per_step) / len(tokens), 1e-5)
         chunk = int(min(self.n_batch, max(MIN_CHUNK, PREFILL_STEP_SECONDS / per_prompt_token)))
+        if self.speculation:
+            cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)))
         logger.debug("decode step %s, prompt chunk %d tokens", cost, chunk)
         return cost, chunk
+
+    def _context_cost(self, tokens: list[int], short: float) -> float:
+        """Seconds a decode step of one token costs more for each token its sequence holds in the cache:
+        a step at CONTEXT_PROBE tokens timed against `short`, one at a few."""
+        long = (tokens * (CONTEXT_PROBE // len(tokens) + 1))[:CONTEXT_PROBE]
+        self._timed([(0, long, 0, 1)])
+        steps = [self._timed([(0, long[:1], CONTEXT_PROBE + i, 1)]) for i in range(3)]
+        llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
+        return max(0.0, (min(steps) - short) / (CONTEXT_PROBE - len(tokens)))
 
     def _timed(self, entries: list[tuple[int, list[int], int, int]]) -> float:
         fill_batch(self.batch, entries)

@@ -136,10 +136,13 @@ class Acceptance:
 @dataclass(frozen=True)
 class StepCost:
     """What decoding costs on this machine, in seconds: a part paid for each ubatch llama.cpp computes
-    (reading the weights) and a part per token whose logits are computed."""
+    (reading the weights), a part per token whose logits are computed, and a part per cached token of each
+    sequence in the step (attending to its cache: one query or several cost about the same, so a long
+    conversation makes each step dearer and drafts, which share it, worth more)."""
 
     per_step: float
     per_token: float
+    per_context: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,20 @@ class Offer:
 
 
 def plan(
-    offers: Sequence[Offer], *, fed: dict[int, int], base_yield: int, cost: StepCost, budget: int, n_ubatch: int
+    offers: Sequence[Offer],
+    *,
+    fed: dict[int, int],
+    base_yield: int,
+    cost: StepCost,
+    budget: int,
+    n_ubatch: int,
+    context: int = 0,
 ) -> list[int]:
     """How many draft tokens each offering sequence verifies in a step.
 
     `fed` holds the tokens each sequence feeds the step without drafts (one for a generating sequence, a
-    chunk for a prompt); they yield `base_yield` tokens. A sequence's j-th draft token yields one more with
+    chunk for a prompt); they yield `base_yield` tokens; `context` is the tokens the fed sequences hold in
+    their caches. A sequence's j-th draft token yields one more with
     probability rate**j. Draft tokens are added, most likely first, while each one's expected yield per
     second of extra step time beats the step's tokens per second so far; at most `budget` of them in all.
 
@@ -172,7 +183,8 @@ def plan(
     )
     lengths = [0] * len(offers)
     produced = float(base_yield)
-    seconds = cost.per_step * ubatches(fed, n_ubatch) + cost.per_token * sum(fed.values())
+    attention = cost.per_context * context
+    seconds = cost.per_step * ubatches(fed, n_ubatch) + cost.per_token * sum(fed.values()) + attention
     for gain, i in gains:
         if budget <= 0 or gain * seconds <= cost.per_token * produced:
             break
@@ -187,7 +199,7 @@ def plan(
         for offer, length in zip(offers, capped, strict=True):
             feeds[offer.seq_id] = feeds.get(offer.seq_id, 0) + length
             tokens += sum(offer.rate**j for j in range(1, length + 1))
-        return tokens / (cost.per_step * ubatches(feeds, n_ubatch) + cost.per_token * sum(feeds.values()))
+        return tokens / (cost.per_step * ubatches(feeds, n_ubatch) + cost.per_token * sum(feeds.values()) + attention)
 
     choices = [[min(length, cap) for length in lengths] for cap in sorted({0, *lengths}, reverse=True)]
     return max(choices, key=rate)

@@ -112,6 +112,7 @@ class Stepper:
             cost=self.cost,
             budget=DRAFT_BUDGET,
             n_ubatch=self.n_batch,
+            context=sum(len(slot.cached) for slot in active if slot.seq_id in fed),
         )
         drafts = {}
         for (slot, draft, _), length in zip(offered, lengths, strict=True):

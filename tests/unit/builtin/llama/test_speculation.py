@@ -124,6 +124,14 @@ def test_plan_drafts_less_where_the_step_already_yields_more_tokens() -> None:
     assert alone > among
 
 
+def test_plan_drafts_more_where_a_long_cache_makes_each_step_dear() -> None:
+    # The project's two cores: a step costs less than a token, and 0.014 ms more for each cached token.
+    cost = StepCost(per_step=0.0097, per_token=0.0141, per_context=1.4e-5)
+    short = plan(offers(0.95), fed=generating(1), base_yield=1, cost=cost, budget=48, n_ubatch=512, context=50)[0]
+    long = plan(offers(0.95), fed=generating(1), base_yield=1, cost=cost, budget=48, n_ubatch=512, context=1500)[0]
+    assert 0 < short < long
+
+
 def test_plan_evens_out_draft_lengths_rather_than_split_the_step() -> None:
     # Drafts of 12 and 3 tokens would need three ubatches (1+1, then 3+3, then 9); a common cap of 3 needs one.
     rates = offers(0.9, 0.45)
