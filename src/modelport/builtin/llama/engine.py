@@ -241,12 +241,13 @@ class LlamaEngine:
 
     def _context_cost(self, tokens: list[int], short: float) -> float:
         """Seconds a decode step of one token costs more for each token its sequence holds in the cache:
-        a step at CONTEXT_PROBE tokens timed against `short`, one at a few."""
-        long = (tokens * (CONTEXT_PROBE // len(tokens) + 1))[:CONTEXT_PROBE]
+        a step at about CONTEXT_PROBE tokens timed against `short`, one at a few."""
+        size = min(CONTEXT_PROBE, self.n_ctx_per_sequence - 4, self.n_batch)
+        long = (tokens * (size // len(tokens) + 1))[:size]
         self._timed([(0, long, 0, 1)])
-        steps = [self._timed([(0, long[:1], CONTEXT_PROBE + i, 1)]) for i in range(3)]
+        steps = [self._timed([(0, long[:1], size + i, 1)]) for i in range(3)]
         llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
-        return max(0.0, (min(steps) - short) / (CONTEXT_PROBE - len(tokens)))
+        return max(0.0, (min(steps) - short) / max(1, size - len(tokens)))
 
     def _timed(self, entries: list[tuple[int, list[int], int, int]]) -> float:
         fill_batch(self.batch, entries)
