@@ -88,9 +88,13 @@ class Stepper:
     def _drafts(self, active: list[Slot]) -> dict[int, list[int]]:
         """The draft tokens each generating slot verifies in this step, within what its request may still
         generate and its context still holds."""
+        # A step that reads a prompt drafts nothing: the prompt's chunk already makes it as long as the others
+        # should wait for their next tokens, and drafts would make it longer and the prompt slower to read.
+        if any(slot.prefilling for slot in active):
+            return {}
         offered: list[tuple[Slot, list[int], float]] = []
         for slot in active:
-            if slot.prefilling or slot.lookup is None:
+            if slot.lookup is None:
                 continue
             assert slot.generation is not None
             limit = min(MAX_DRAFT, self.n_ctx_per_sequence - len(slot.cached) - 2)
@@ -103,16 +107,16 @@ class Stepper:
                 slot.acceptance.rest()
         if not offered:
             return {}
-        # What the step feeds without drafts: a token per generating sequence, and the prompts' chunks.
-        fed = {feed.slot.seq_id: len(feed.tokens) for feed in plan_step(active, {}, self.n_batch, self.prefill_chunk)}
+        # What the step feeds without drafts: a token per generating sequence.
+        fed = {slot.seq_id: len(slot.pending) for slot in active}
         lengths = plan(
             [Offer(slot.seq_id, len(draft), rate) for slot, draft, rate in offered],
             fed=fed,
-            base_yield=sum(not slot.prefilling for slot in active),
+            base_yield=len(active),
             cost=self.cost,
             budget=DRAFT_BUDGET,
             n_ubatch=self.n_batch,
-            context=sum(len(slot.cached) for slot in active if slot.seq_id in fed),
+            context=sum(len(slot.cached) for slot in active),
         )
         drafts = {}
         for (slot, draft, _), length in zip(offered, lengths, strict=True):
