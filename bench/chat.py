@@ -11,8 +11,9 @@ through the OpenAI API, taking turns. Three workloads, chosen with --workloads:
 - story: a story prompt (greedy, --max-tokens). Single-stream decode tok/s, time to first token, and total
   tok/s at each --concurrency.
 - code-edit: functions of 45 to 73 lines (bench/code_edits.py), each asked back with a small change
-  (greedy, to the end of the answer). Total tok/s at 1 stream (the prompts one after another) and at 4 (all
-  at once), also against llama-server with its own n-gram speculation (--reference-spec; empty to skip).
+  (greedy, to the end of the answer or --edit-max-tokens). Total tok/s at 1 stream (the prompts one after
+  another) and at 4 (all at once), also against llama-server with its own n-gram speculation
+  (--reference-spec; empty to skip).
 - long-prefill: three streams generate while a fourth request sends a 3,000-token prompt; the three
   streams' inter-token latency (p50, p99) while that prompt is read, and the long request's time to first
   token.
