@@ -13,6 +13,7 @@ import pytest
 from modelport.builtin.llama import default_model_path
 from modelport.builtin.llama.engine import Event, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
+from modelport.builtin.llama.speculation import Acceptance
 
 FUNCTION = '''def summarize_orders(orders, currency="EUR", include_cancelled=False):
     """Total, count and average of the orders per customer, in one currency."""
@@ -111,6 +112,22 @@ async def test_greedy_output_is_token_for_token_the_same_and_drafts_are_accepted
     assert plain.stats.draft_tokens == 0
     # The model copies the function: most of its tokens came from drafts it accepted.
     assert accepted >= len(expected) // 2, (accepted, engine.stats.draft_tokens - drafted, len(expected))
+
+
+@pytest.mark.anyio
+async def test_greedy_output_is_the_same_when_drafts_are_rejected(
+    engine: LlamaEngine, plain: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The planner drafts where drafts are accepted, so the test above may never see one rejected. Here every
+    # lookup is believed: drafts also go where the model writes something else (the renamed variable, the
+    # end of the answer), and only verification keeps them out of the output.
+    monkeypatch.setattr(Acceptance, "rate", lambda self, match: 0.99)
+    params = SamplingParams(temperature=0, max_tokens=600, logprobs=0)
+    expected = await tokens_of(plain, EDIT, params)
+    drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
+    assert await tokens_of(engine, EDIT, params) == expected
+    rejected = (engine.stats.draft_tokens - drafted) - (engine.stats.accepted_tokens - accepted)
+    assert rejected >= 10, rejected
 
 
 @pytest.mark.anyio
