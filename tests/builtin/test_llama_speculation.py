@@ -5,7 +5,7 @@ the requests that are generating."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,56 +13,38 @@ import pytest
 from modelport.builtin.llama import default_model_path
 from modelport.builtin.llama.engine import Event, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
-from modelport.builtin.llama.speculation import Acceptance
+from modelport.builtin.llama.speculation import Acceptance, PromptLookup
 
+# About 230 tokens given back: long enough for drafts to carry most of the answer, short enough that the
+# module runs in seconds. The model (0.5B) gives it back unchanged, whatever the edit asked.
 FUNCTION = '''def summarize_orders(orders, currency="EUR", include_cancelled=False):
     """Total, count and average of the orders per customer, in one currency."""
     totals = {}
     counts = {}
-    skipped = []
     for order in orders:
         if order.get("status") == "cancelled" and not include_cancelled:
-            skipped.append(order["id"])
             continue
         customer = order["customer"]
         amount = order["amount"]
         if order.get("currency", currency) != currency:
-            rate = order.get("rate")
-            if rate is None:
-                raise ValueError(f"order {order['id']} has no exchange rate")
-            amount = amount * rate
+            amount = amount * order["rate"]
         totals[customer] = totals.get(customer, 0.0) + amount
         counts[customer] = counts.get(customer, 0) + 1
     report = []
     for customer in sorted(totals):
         total = round(totals[customer], 2)
         count = counts[customer]
-        average = round(total / count, 2) if count else 0.0
-        report.append(
-            {
-                "customer": customer,
-                "total": total,
-                "count": count,
-                "average": average,
-                "currency": currency,
-            }
-        )
-    if skipped:
-        print(f"skipped {len(skipped)} cancelled orders")
+        report.append({"customer": customer, "total": total, "average": round(total / count, 2)})
     largest = max(report, key=lambda row: row["total"], default=None)
-    smallest = min(report, key=lambda row: row["total"], default=None)
-    return {
-        "rows": report,
-        "largest": largest,
-        "smallest": smallest,
-        "skipped": skipped,
-    }
+    return {"rows": report, "largest": largest}
 '''
 EDIT = (
     "<|im_start|>user\nRename the variable `report` to `rows_out` in this function. Reply with the whole "
     f"function and nothing else.\n\n```python\n{FUNCTION}```<|im_end|>\n<|im_start|>assistant\n"
 )
 STORY = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n"
+# The whole answer, to its end of text.
+WHOLE = SamplingParams(temperature=0, max_tokens=400, logprobs=0)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +58,25 @@ def engine(cache_dir: Path) -> Iterator[LlamaEngine]:
 @pytest.fixture(scope="module")
 def plain(cache_dir: Path) -> Iterator[LlamaEngine]:
     """The engine as `--no-chat-speculation` runs it: its context has no room for drafts' logits."""
-    engine = LlamaEngine(str(default_model_path(cache_dir)), n_parallel=3, n_ctx_per_sequence=4096, speculation=False)
+    engine = LlamaEngine(str(default_model_path(cache_dir)), n_parallel=1, n_ctx_per_sequence=4096, speculation=False)
     engine.start()
     yield engine
     engine.stop()
+
+
+@pytest.fixture(scope="module")
+def without_speculation(plain: LlamaEngine) -> Callable[[SamplingParams], Awaitable[list[bytes]]]:
+    """The tokens the engine without speculation answers EDIT with, decoded once per sampling."""
+    answers: dict[str, list[bytes]] = {}
+
+    async def answer(params: SamplingParams) -> list[bytes]:
+        key = repr(params)  # the params hold a dict: not hashable
+        if key not in answers:
+            answers[key] = await tokens_of(plain, EDIT, params)
+        assert plain.stats.draft_tokens == 0
+        return answers[key]
+
+    return answer
 
 
 async def tokens_of(engine: LlamaEngine, prompt: str, params: SamplingParams) -> list[bytes]:
@@ -93,49 +90,58 @@ async def tokens_of(engine: LlamaEngine, prompt: str, params: SamplingParams) ->
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "params",
-    [
-        # The whole answer: the function given back, about 400 tokens.
-        SamplingParams(temperature=0, max_tokens=600, logprobs=0),
-        # It ends at a stop string inside one.
-        SamplingParams(temperature=0, max_tokens=400, stop=("round(total",), logprobs=0),
-    ],
+    # The function given back to its end; and ended at a stop string inside one of its lines.
+    [WHOLE, SamplingParams(temperature=0, max_tokens=400, stop=("round(total",), logprobs=0)],
     ids=["whole", "stop"],
 )
 async def test_greedy_output_is_token_for_token_the_same_and_drafts_are_accepted(
-    engine: LlamaEngine, plain: LlamaEngine, params: SamplingParams
+    engine: LlamaEngine,
+    without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]],
+    params: SamplingParams,
 ) -> None:
-    expected = await tokens_of(plain, EDIT, params)
+    expected = await without_speculation(params)
     drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
     speculative = await tokens_of(engine, EDIT, params)
     accepted = engine.stats.accepted_tokens - accepted
     assert speculative == expected
-    assert plain.stats.draft_tokens == 0
     # The model copies the function: most of its tokens came from drafts it accepted.
     assert accepted >= len(expected) // 2, (accepted, engine.stats.draft_tokens - drafted, len(expected))
 
 
 @pytest.mark.anyio
 async def test_greedy_output_is_the_same_when_drafts_are_rejected(
-    engine: LlamaEngine, plain: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+    engine: LlamaEngine,
+    without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The planner drafts where drafts are accepted, so the test above may never see one rejected. Here every
-    # lookup is believed: drafts also go where the model writes something else (the renamed variable, the
-    # end of the answer), and only verification keeps them out of the output.
+    # The model copies the function verbatim, so honest drafts are nearly all accepted and the test above
+    # sees too few rejected to prove verification. Here every draft is believed and the third token of each
+    # is wrong: each step keeps two drafts, must reject the third and draw the model's own token there, and
+    # must drop the rejected token from the cache before the next step builds on it.
     monkeypatch.setattr(Acceptance, "rate", lambda self, match: 0.99)
-    params = SamplingParams(temperature=0, max_tokens=600, logprobs=0)
-    expected = await tokens_of(plain, EDIT, params)
+    lookup = PromptLookup.draft
+
+    def wrong_third(self: PromptLookup, limit: int) -> list[int]:
+        draft = lookup(self, limit)
+        return [*draft[:2], draft[2] + 1] if len(draft) >= 3 else draft
+
+    monkeypatch.setattr(PromptLookup, "draft", wrong_third)
+    expected = await without_speculation(WHOLE)
     drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
-    assert await tokens_of(engine, EDIT, params) == expected
-    rejected = (engine.stats.draft_tokens - drafted) - (engine.stats.accepted_tokens - accepted)
-    assert rejected >= 10, rejected
+    assert await tokens_of(engine, EDIT, WHOLE) == expected
+    drafted, accepted = engine.stats.draft_tokens - drafted, engine.stats.accepted_tokens - accepted
+    assert drafted - accepted >= len(expected) // 5, (drafted, accepted, len(expected))
+    assert accepted >= len(expected) // 3, (drafted, accepted, len(expected))
 
 
 @pytest.mark.anyio
-async def test_a_seeded_sample_is_the_same_with_speculation(engine: LlamaEngine, plain: LlamaEngine) -> None:
-    params = SamplingParams(temperature=0.7, seed=3, max_tokens=200, logprobs=0)
+async def test_a_seeded_sample_is_the_same_with_speculation(
+    engine: LlamaEngine, without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]]
+) -> None:
+    params = SamplingParams(temperature=0.7, seed=3, max_tokens=150, logprobs=0)
     accepted = engine.stats.accepted_tokens
-    assert await tokens_of(engine, EDIT, params) == await tokens_of(plain, EDIT, params)
-    assert engine.stats.accepted_tokens - accepted > 50
+    assert await tokens_of(engine, EDIT, params) == await without_speculation(params)
+    assert engine.stats.accepted_tokens - accepted > 40
 
 
 @pytest.mark.anyio
