@@ -1,10 +1,12 @@
 """Prompt-lookup drafts, acceptance rates and how many drafts a step verifies
-(modelport.builtin.llama.speculation)."""
+(modelport.builtin.llama.speculation), and what warm-up measures a step to cost (modelport.builtin.llama.engine)."""
 
 from __future__ import annotations
 
+import llama_cpp
 import pytest
 
+from modelport.builtin.llama.engine import LlamaEngine
 from modelport.builtin.llama.speculation import (
     Acceptance,
     Offer,
@@ -160,3 +162,24 @@ def test_plan_keeps_within_the_budget_and_the_drafts_available() -> None:
 )
 def test_ubatches_as_llama_cpp_splits_a_batch(fed: dict[int, int], expected: int) -> None:
     assert ubatches(fed, 512) == expected
+
+
+@pytest.mark.parametrize(
+    ("long_step", "per_context"),
+    [
+        (0.025 + 500 * 1.3e-5, 1.3e-5),  # as measured
+        (0.024, 0.0003 * 0.025),  # the long step came out faster than the short one: noise
+        (0.1, 0.0012 * 0.025),  # a busy moment
+    ],
+    ids=["measured", "noise", "busy"],
+)
+def test_warm_up_keeps_what_a_cached_token_costs_within_what_a_cpu_shows(
+    monkeypatch: pytest.MonkeyPatch, long_step: float, per_context: float
+) -> None:
+    # A step of one token at 512 cached tokens against one at 12 (25 ms): the 500 tokens between make the
+    # difference, unless it is beyond what a quiet CPU shows.
+    engine = LlamaEngine("unused.gguf", n_ctx_per_sequence=4096, n_batch=512)
+    engine.memory = None
+    monkeypatch.setattr(llama_cpp, "llama_memory_seq_rm", lambda *args: True)
+    monkeypatch.setattr(engine, "_timed", lambda entries: long_step)
+    assert engine._context_cost(list(range(12)), 0.025) == pytest.approx(per_context)
