@@ -15,28 +15,23 @@ from modelport.builtin.llama.engine import Event, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.builtin.llama.speculation import Acceptance, PromptLookup
 
-# About 230 tokens given back: long enough for drafts to carry most of the answer, short enough that the
+# About 150 tokens given back: long enough for drafts to carry most of the answer, short enough that the
 # module runs in seconds. The model (0.5B) gives it back unchanged, whatever the edit asked.
-FUNCTION = '''def summarize_orders(orders, currency="EUR", include_cancelled=False):
-    """Total, count and average of the orders per customer, in one currency."""
+FUNCTION = '''def summarize_orders(orders, include_cancelled=False):
+    """Total and average of the orders per customer."""
     totals = {}
     counts = {}
     for order in orders:
         if order.get("status") == "cancelled" and not include_cancelled:
             continue
         customer = order["customer"]
-        amount = order["amount"]
-        if order.get("currency", currency) != currency:
-            amount = amount * order["rate"]
-        totals[customer] = totals.get(customer, 0.0) + amount
+        totals[customer] = totals.get(customer, 0.0) + order["amount"]
         counts[customer] = counts.get(customer, 0) + 1
     report = []
     for customer in sorted(totals):
         total = round(totals[customer], 2)
-        count = counts[customer]
-        report.append({"customer": customer, "total": total, "average": round(total / count, 2)})
-    largest = max(report, key=lambda row: row["total"], default=None)
-    return {"rows": report, "largest": largest}
+        report.append({"customer": customer, "total": total, "average": round(total / counts[customer], 2)})
+    return report
 '''
 EDIT = (
     "<|im_start|>user\nRename the variable `report` to `rows_out` in this function. Reply with the whole "
@@ -44,7 +39,7 @@ EDIT = (
 )
 STORY = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n"
 # The whole answer, to its end of text.
-WHOLE = SamplingParams(temperature=0, max_tokens=400, logprobs=0)
+WHOLE = SamplingParams(temperature=0, max_tokens=300, logprobs=0)
 
 
 @pytest.fixture(scope="module")
@@ -81,31 +76,45 @@ def without_speculation(plain: LlamaEngine) -> Callable[[SamplingParams], Awaita
 
 async def tokens_of(engine: LlamaEngine, prompt: str, params: SamplingParams) -> list[bytes]:
     """The completion's tokens (from their log-probability details)."""
+    return (await answer_of(engine, prompt, params))[0]
+
+
+async def answer_of(engine: LlamaEngine, prompt: str, params: SamplingParams) -> tuple[list[bytes], str]:
+    """The completion's tokens (from their log-probability details) and its text."""
     events = [event async for event in engine.submit(engine.tokenize(prompt), params).events()]
     tokens = [bytes(item.bytes) for event in events for item in event.logprobs]
     assert events[-1].completion_tokens == len(tokens) + (events[-1].finish_reason == "stop" and not events[-1].stop)
-    return tokens
+    return tokens, "".join(event.text for event in events)
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "params",
-    # The function given back to its end; and ended at a stop string inside one of its lines.
-    [WHOLE, SamplingParams(temperature=0, max_tokens=400, stop=("round(total",), logprobs=0)],
-    ids=["whole", "stop"],
-)
 async def test_greedy_output_is_token_for_token_the_same_and_drafts_are_accepted(
-    engine: LlamaEngine,
-    without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]],
-    params: SamplingParams,
+    engine: LlamaEngine, without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]]
 ) -> None:
-    expected = await without_speculation(params)
+    # The function given back to its end.
+    expected = await without_speculation(WHOLE)
     drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
-    speculative = await tokens_of(engine, EDIT, params)
+    speculative = await tokens_of(engine, EDIT, WHOLE)
     accepted = engine.stats.accepted_tokens - accepted
     assert speculative == expected
     # The model copies the function: most of its tokens came from drafts it accepted.
     assert accepted >= len(expected) // 2, (accepted, engine.stats.draft_tokens - drafted, len(expected))
+
+
+@pytest.mark.anyio
+async def test_greedy_output_ends_at_a_stop_string_inside_an_accepted_draft(
+    engine: LlamaEngine, without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]]
+) -> None:
+    # The stop string is in the middle of a line the drafts copy: the text ends before it, as the whole
+    # answer without speculation does there, and no draft token after it is sent.
+    whole = b"".join(await without_speculation(WHOLE)).decode()
+    stop = "round(total"
+    params = SamplingParams(temperature=0, max_tokens=400, stop=(stop,), logprobs=0)
+    accepted = engine.stats.accepted_tokens
+    _, text = await answer_of(engine, EDIT, params)
+    assert stop in whole
+    assert text == whole[: whole.index(stop)]
+    assert engine.stats.accepted_tokens - accepted >= 20
 
 
 @pytest.mark.anyio
@@ -138,10 +147,10 @@ async def test_greedy_output_is_the_same_when_drafts_are_rejected(
 async def test_a_seeded_sample_is_the_same_with_speculation(
     engine: LlamaEngine, without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]]
 ) -> None:
-    params = SamplingParams(temperature=0.7, seed=3, max_tokens=150, logprobs=0)
+    params = SamplingParams(temperature=0.7, seed=3, max_tokens=80, logprobs=0)
     accepted = engine.stats.accepted_tokens
     assert await tokens_of(engine, EDIT, params) == await without_speculation(params)
-    assert engine.stats.accepted_tokens - accepted > 40
+    assert engine.stats.accepted_tokens - accepted >= 20
 
 
 @pytest.mark.anyio
