@@ -172,7 +172,10 @@ async def test_a_long_prompt_is_answered_between_the_others_steps_and_they_end_w
     generations = engine.submit_all([1, 2, 3, 4], [GREEDY, GREEDY])
     seen: list[list[Event]] = [[], []]
     tasks = [asyncio.create_task(read(g, seen[i])) for i, g in enumerate(generations)]
-    await until(lambda: min(len(each) for each in seen) >= 3)
+    # The scripted model copies its own period-7 text: once it has, drafts are verified and kept (a step
+    # that reads a prompt drafts nothing, so on a busy machine the two might not draft before the long one
+    # arrives and not after it either).
+    await until(lambda: min(len(each) for each in seen) >= 3 and engine.stats.accepted_tokens > 0)
     decodes = step.llama_cpp.decodes  # type: ignore[attr-defined]
     answer = await asyncio.wait_for(read(engine.submit(list(range(3000)), SamplingParams(max_tokens=1))), PATIENCE)
     assert [event.finish_reason for event in answer] == ["length"]
@@ -182,5 +185,3 @@ async def test_a_long_prompt_is_answered_between_the_others_steps_and_they_end_w
         generation.cancel()
     await asyncio.wait_for(asyncio.gather(*tasks), PATIENCE)
     await idle(engine)
-    # The scripted model copies its own period-7 text, so drafts were verified and kept.
-    assert engine.stats.accepted_tokens > 0
