@@ -247,7 +247,7 @@ class LlamaEngine:
     def _context_cost(self, tokens: list[int], short: float) -> float:
         """Seconds a decode step of one token costs more for each token its sequence holds in the cache:
         a step at about CONTEXT_PROBE tokens timed against `short`, one at a few."""
-        size = min(CONTEXT_PROBE, self.n_ctx_per_sequence - 4, self.n_batch)
+        size = min(CONTEXT_PROBE, self.n_ctx_per_sequence - 8, self.n_batch)
         long = (tokens * (size // len(tokens) + 1))[:size]
         self._timed([(0, long, 0, 1)])
         steps = [self._timed([(0, long[:1], size + i, 1)]) for i in range(5)]
