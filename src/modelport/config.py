@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     chat_context: int = Field(default=4096, ge=256)
     """Context length of each chat sequence, prompt and completion together, in tokens."""
 
+    chat_speculation: bool = True
+    """Speculative decoding on the built-in chat engine: draft tokens found in the conversation's own text
+    (prompt lookup) are verified several at a time, so output that repeats its input (code given back with
+    a change) comes faster. Output is the same either way (`--no-chat-speculation` turns it off)."""
+
     embedding_batching: bool = True
     """Merge concurrent embedding requests to the same model into shared batches (dynamic batching). Off,
     each request runs alone, one at a time."""

@@ -95,7 +95,9 @@ def _llama(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
     from modelport.builtin import MissingDependencyError
     from modelport.builtin.llama import PACKAGED_MODELS
 
-    options = _options(name, entry, {"parallel": int, "context": int, "queue_size": int, "threads": int})
+    options = _options(
+        name, entry, {"parallel": int, "context": int, "queue_size": int, "threads": int, "speculation": bool}
+    )
     try:
         from modelport.builtin.llama.chat import LlamaChat
     except ImportError as exc:
@@ -105,6 +107,7 @@ def _llama(name: str, entry: ModelEntry, settings: Settings) -> EngineModel:
         "n_ctx_per_sequence": options.get("context", settings.chat_context),
         "max_queue": options.get("queue_size", settings.queue_size),
         "n_threads": options.get("threads"),
+        "speculation": options.get("speculation", settings.chat_speculation),
     }
     source = entry.source or "qwen2.5-coder-0.5b-instruct"
     packaged = PACKAGED_MODELS.get(source)

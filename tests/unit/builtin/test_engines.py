@@ -42,6 +42,22 @@ def test_engine_settings_are_checked() -> None:
         build_model("x", ModelEntry.model_validate({"engine": "llama", "parallel": "4"}), Settings())
 
 
+def test_llama_speculation_comes_from_the_entry_else_the_settings(tmp_path: Path) -> None:
+    gguf = tmp_path / "coder.gguf"
+    gguf.write_bytes(b"GGUF")
+
+    def speculation(options: dict[str, object], settings: Settings) -> object:
+        entry = ModelEntry.model_validate({"engine": "llama", "source": str(gguf), **options})
+        model = build_model("x", entry, settings)
+        return model.spec.target._options["speculation"]
+
+    assert speculation({}, Settings()) is True
+    assert speculation({}, Settings(chat_speculation=False)) is False
+    assert speculation({"speculation": False}, Settings()) is False
+    with pytest.raises(TargetError, match="speculation must be a bool"):
+        speculation({"speculation": 1}, Settings())
+
+
 def test_a_python_model_is_renamed_and_keeps_its_task() -> None:
     entry = ModelEntry(engine="python", source=f"{EXAMPLES / 'echo_chat.py'}", aliases=["parrot"])
     with pytest.raises(TargetError, match="holds 2 models"):

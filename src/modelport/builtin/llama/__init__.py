@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelport.builtin import MissingDependencyError
 from modelport.config import Settings
@@ -58,10 +59,11 @@ def models(settings: Settings) -> list[ModelSpec]:
         from modelport.builtin.llama.chat import LlamaChat
     except ImportError as exc:
         raise MissingDependencyError("the built-in chat model", "chat") from exc
-    options = {
+    options: dict[str, Any] = {
         "n_parallel": settings.chat_parallel,
         "n_ctx_per_sequence": settings.chat_context,
         "max_queue": settings.queue_size,
+        "speculation": settings.chat_speculation,
     }
     choice = settings.chat_model or DEFAULT_NAME
     packaged = PACKAGED_MODELS.get(choice)

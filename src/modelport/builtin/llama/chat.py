@@ -94,6 +94,7 @@ class LlamaChat:
         n_ctx_per_sequence: int = 4096,
         max_queue: int = 64,
         n_threads: int | None = None,
+        speculation: bool = True,
     ) -> None:
         self._model_path = model_path
         self._options: dict[str, Any] = {
@@ -101,6 +102,7 @@ class LlamaChat:
             "n_ctx_per_sequence": n_ctx_per_sequence,
             "max_queue": max_queue,
             "n_threads": n_threads,
+            "speculation": speculation,
         }
         self.engine: LlamaEngine | None = None
         self._template: ChatTemplate | None = None

@@ -3,10 +3,18 @@ sequence in one batch per step.
 
 A request is a prompt (token ids) and its sampling parameters. The scheduler gives it a slot (a llama.cpp
 sequence id), reusing the slot whose cached tokens share the longest prefix with the prompt, feeds the
-rest of the prompt in chunks beside the other slots' single decode tokens, samples each slot's next token
-(straight from the logits, or through the request's own llama.cpp sampler chain when it asks for top-p,
-penalties, biases or a grammar), and sends text events to the request's asyncio queue. A request that is
-cancelled (its client went away) leaves its slot at the next step.
+rest of the prompt in chunks beside the other slots' decode tokens (`batching`), samples each slot's next
+token (straight from the logits, or through the request's own llama.cpp sampler chain when it asks for
+top-p, penalties, biases or a grammar), and sends text events to the request's asyncio queue. A request
+that is cancelled (its client went away) leaves its slot, or the queue, at the next step.
+
+With speculation on, a generating slot also feeds draft tokens found in its own text (`speculation`); the
+step verifies them: the token sampled after each position is the one the request would have drawn there
+without speculation, and the draft after it is kept only if it is that token. What is not kept is removed
+from the cache, so a request's output is the same with speculation as without; it comes sooner.
+
+Every request that leaves the queue or a slot is sent the item that ends its events: its last event, an
+error, or `CANCELLED`; none leaves silently, so nobody waits for a request the scheduler has let go.
 
 Failures stay with the requests they concern: a request's sampler is built when it is submitted, so a bad
 parameter is that request's error before it takes a slot; a step that fails fails the requests in it and
@@ -24,110 +32,39 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import time
 
 import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.sampling import (
-    LogitSampler,
-    SamplingParams,
-    StopMatcher,
-    build_sampler,
-    seed_generator,
-    token_logprobs,
-)
+from modelport.builtin.llama.batching import fill_batch
+from modelport.builtin.llama.generation import CANCELLED, Event, Generation, TokenLogprob, deliver
+from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, seed_generator
+from modelport.builtin.llama.slots import Slot, common_prefix, preference
+from modelport.builtin.llama.speculation import MAX_DRAFT, Acceptance, PromptLookup, StepCost
+from modelport.builtin.llama.step import DRAFT_BUDGET, EngineStats, Stepper
 from modelport.errors import InvalidRequestError, RateLimitError
+
+__all__ = ["EngineStats", "Event", "Generation", "LlamaEngine", "TokenLogprob"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    token: str
-    bytes: list[int]
-    logprob: float
-    top: list[tuple[str, list[int], float]]
-
-
-@dataclass(frozen=True)
-class Event:
-    """New text for one request; the last event of a request carries its finish reason. Every event has
-    the request's token counts so far, so a consumer that ends a request early knows its usage."""
-
-    text: str
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    # Prompt tokens whose cache entries were reused from an earlier request instead of decoded.
-    cached_tokens: int = 0
-    stop: str | None = None
-    """The stop string that ended the text, when one did."""
-
-
-class Generation:
-    """A submitted request: iterate it for events; `cancel()` frees its slot at the next step."""
-
-    def __init__(self, prompt: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
-        self.prompt = prompt
-        self.params = params
-        self.loop = loop
-        self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
-        self.cancelled = threading.Event()
-        # The request's own llama.cpp sampler chain, or, for plain sampling, its random generator: made at
-        # submission, so nothing about the request can fail once it holds a slot.
-        self.sampler: internals.LlamaSampler | None = None
-        self.rng: np.random.Generator | None = None
-        self.cached_tokens = 0
-
-    def close(self) -> None:
-        """Free the sampler chain; the scheduler calls it when the request leaves (or never gets) a slot."""
-        if self.sampler is not None:
-            self.sampler.close()
-            self.sampler = None
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def deliver(self, item: Event | BaseException) -> None:
-        """Called on the generation's event loop."""
-        self._queue.put_nowait(item)
-
-    async def events(self) -> AsyncIterator[Event]:
-        try:
-            while True:
-                item = await self._queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if item.finish_reason is not None:
-                    return
-        finally:
-            self.cancel()
-
-
-@dataclass
-class _Slot:
-    seq_id: int
-    cached: list[int] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)
-    generation: Generation | None = None
-    decoder: codecs.IncrementalDecoder | None = None
-    stops: StopMatcher | None = None
-    completion_tokens: int = 0
-    last_used: int = 0
-
-
-@dataclass
-class EngineStats:
-    """Counters for tests and benchmarks: how much prompt work the prefix cache saved."""
-
-    prompt_tokens_decoded: int = 0
-    prompt_tokens_reused: int = 0
-    requests: int = 0
+# While other sequences generate, a prompt is read in chunks of about this many seconds of decoding each,
+# so their next tokens wait at most about that long; but in chunks of at least MIN_CHUNK tokens.
+PREFILL_STEP_SECONDS = 0.15
+MIN_CHUNK = 32
+# The bounds of a decode step's fixed cost (reading the weights), counted in tokens of batch work: the
+# 0.5B model on two quiet cores shows about 0.9 (13 ms a step, 14 ms a token with logits).
+STEP_TO_TOKEN = (0.5, 8.0)
+# The cache length at which warm-up times a step, for what each cached token adds to it (the 0.5B model on
+# two cores: about 0.014 ms, so a step at 1,000 tokens costs twice one at none).
+CONTEXT_PROBE = 512
+# The bounds of that cost, as a share of a step at no context. At 256 tokens it was lost in a step's noise
+# (0 to 0.044 ms on the same quiet machine), and a run that measured 0 verified 13 draft tokens a step for
+# four code edits instead of 41, and made 29% fewer tokens a second. The 0.5B model on two cores shows
+# about 0.05% (0.011-0.017 ms of a 25 ms step).
+CONTEXT_TO_STEP = (0.0003, 0.0012)
 
 
 class LlamaEngine:
@@ -142,8 +79,11 @@ class LlamaEngine:
         n_batch: int = 512,
         n_threads: int | None = None,
         max_queue: int = 64,
+        speculation: bool = True,
     ) -> None:
         self.model_path = model_path
+        # Whether requests draft tokens by prompt lookup; read as each request takes a slot.
+        self.speculation = speculation
         self.n_parallel = n_parallel
         self.n_ctx_per_sequence = n_ctx_per_sequence
         self.n_batch = n_batch
@@ -153,7 +93,6 @@ class LlamaEngine:
         self._lock = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._step = 0
         # Events of the current step, handed to their event loops together when it ends (one wake-up per
         # loop and step instead of one per token).
         self._outbox: list[tuple[Generation, Event | BaseException]] = []
@@ -222,7 +161,7 @@ class LlamaEngine:
             generation.close()
             self._send(generation, error)
         for slot in self._active():
-            self._release(slot, error=error)
+            self._release(slot, error)
         self._flush()
 
     def _close(self) -> None:
@@ -246,9 +185,10 @@ class LlamaEngine:
         context_params.n_batch = self.n_batch
         context_params.n_ubatch = self.n_batch
         context_params.n_seq_max = self.n_parallel
-        # A step needs logits for at most one token per sequence; reserving room for a whole batch of them
-        # (the default) makes the compute buffer 300 MB instead of 40 and every decode slower.
-        context_params.n_outputs_max = self.n_parallel
+        # A step needs logits for one token per sequence, and for the drafts it verifies; reserving room
+        # for a whole batch of them (the default) makes the compute buffer 300 MB instead of 40 and every
+        # decode slower.
+        context_params.n_outputs_max = self.n_parallel + (DRAFT_BUDGET if self.speculation else 0)
         context_params.n_threads = self.n_threads
         context_params.n_threads_batch = self.n_threads
         # Each sequence gets its own share of the cache, so one long conversation cannot starve the others.
@@ -257,21 +197,71 @@ class LlamaEngine:
         self.memory = llama_cpp.llama_get_memory(self.context.ctx)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self.n_vocab = self.model.n_vocab()
-        self._logit_sampler = LogitSampler(self.n_vocab)
-        self._slots = [_Slot(seq_id=i) for i in range(self.n_parallel)]
-        self._warm_up()
+        self._slots = [Slot(seq_id=i) for i in range(self.n_parallel)]
+        cost, prefill_chunk = self._warm_up()
+        self._stepper = Stepper(
+            self.context.ctx,
+            self.model.vocab,
+            self.batch,
+            n_vocab=self.n_vocab,
+            n_batch=self.n_batch,
+            n_ctx_per_sequence=self.n_ctx_per_sequence,
+            piece=self.piece,
+            send=self._send,
+            cost=cost,
+            prefill_chunk=prefill_chunk,
+            stats=self.stats,
+        )
 
-    def _warm_up(self) -> None:
-        # The first decodes of each shape are several times slower than the rest; pay for a prompt's and a
-        # decode step's before serving.
-        tokens = self.tokenize("Hello, warm-up.", special=False)
-        for _ in range(2):
-            self._fill_batch([(0, tokens, 0, True)])
-            llama_cpp.llama_decode(self.context.ctx, self.batch)
-            for step in range(4):
-                self._fill_batch([(0, tokens[:1], len(tokens) + step, True)])
-                llama_cpp.llama_decode(self.context.ctx, self.batch)
+    def _warm_up(self) -> tuple[StepCost, int]:
+        """Pay for the first decodes of each shape, several times slower than the rest, before serving;
+        and time the later ones, for the cost of a step that speculation and prompt chunks plan with."""
+        tokens = self.tokenize("def warm_up(self) -> None:\n    return self.model(tokens=[1, 2, 3])\n", special=False)
+        one, many, prompt = [], [], []
+        draft = MAX_DRAFT // 2
+        for _ in range(3):
+            prompt.append(self._timed([(0, tokens, 0, 1)]))
+            position = len(tokens)
+            for _ in range(3):
+                one.append(self._timed([(0, tokens[:1], position, 1)]))
+                # Without speculation the context has no room for the logits of drafts.
+                outputs = draft + 1 if self.speculation else 1
+                many.append(self._timed([(0, tokens[: draft + 1], position + 1, outputs)]))
+                llama_cpp.llama_memory_seq_rm(self.memory, 0, position + 1, -1)
+                position += 1
             llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
+        # The fastest of each: the machine may be shared, and a busy moment says nothing of the decode's
+        # cost. Speculation plans with the ratio of the two costs alone; a busy machine slows a batch of
+        # many tokens more than one of a single token, so the ratio is kept within what a quiet CPU shows.
+        per_token = max((min(many) - min(one)) / draft, 1e-5)
+        per_step = max(min(one) - per_token, 1e-4)
+        low, high = STEP_TO_TOKEN
+        cost = StepCost(per_step=min(max(per_step, low * per_token), high * per_token), per_token=per_token)
+        per_prompt_token = max((min(prompt) - per_step) / len(tokens), 1e-5)
+        chunk = int(min(self.n_batch, max(MIN_CHUNK, PREFILL_STEP_SECONDS / per_prompt_token)))
+        if self.speculation:
+            cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)))
+        logger.debug("decode step %s, prompt chunk %d tokens", cost, chunk)
+        return cost, chunk
+
+    def _context_cost(self, tokens: list[int], short: float) -> float:
+        """Seconds a decode step of one token costs more for each token its sequence holds in the cache:
+        a step at about CONTEXT_PROBE tokens timed against `short`, one at a few."""
+        size = min(CONTEXT_PROBE, self.n_ctx_per_sequence - 8, self.n_batch)
+        long = (tokens * (size // len(tokens) + 1))[:size]
+        self._timed([(0, long, 0, 1)])
+        steps = [self._timed([(0, long[:1], size + i, 1)]) for i in range(5)]
+        llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
+        low, high = CONTEXT_TO_STEP
+        return min(max((min(steps) - short) / max(1, size - len(tokens)), low * short), high * short)
+
+    def _timed(self, entries: list[tuple[int, list[int], int, int]]) -> float:
+        fill_batch(self.batch, entries)
+        started = time.perf_counter()
+        status = llama_cpp.llama_decode(self.context.ctx, self.batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status} while warming up")
+        return time.perf_counter() - started
 
     # Text
 
@@ -375,7 +365,7 @@ class LlamaEngine:
             try:
                 for slot, generation in admitted:
                     self._admit(slot, generation)
-                self._iterate()
+                self._stepper.iterate(self._live())
             except Exception as exc:  # the thread must survive any one step's failure
                 logger.exception("llama scheduler step failed")
                 self._fail_active(exc)
@@ -387,16 +377,15 @@ class LlamaEngine:
             generation.close()
             self._send(generation, RuntimeError("the model is shutting down"))
         for slot in self._active():
-            self._release(slot, error=RuntimeError("the model is shutting down"))
+            self._release(slot, RuntimeError("the model is shutting down"))
         self._flush()
 
     def _fail_active(self, exc: Exception) -> None:
         """Fail every request in the step and forget what its sequences held: a decode that failed may
         have written part of the batch to the cache, so the cache is cleared rather than trusted."""
         for slot in self._active():
-            self._release(slot, error=exc)
-            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-            slot.cached = []
+            self._release(slot, exc)
+            self._stepper.forget(slot, 0)
 
     def _send(self, generation: Generation, item: Event | BaseException) -> None:
         self._outbox.append((generation, item))
@@ -409,7 +398,7 @@ class LlamaEngine:
         self._outbox = []
         for loop, items in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_deliver, items)
+                loop.call_soon_threadsafe(deliver, items)
             except RuntimeError:  # the loop is closed: nobody waits for these events any more
                 logger.debug("dropped %d events for a closed event loop", len(items))
 
@@ -423,186 +412,62 @@ class LlamaEngine:
         with self._lock:
             return len(self._active())
 
-    def _active(self) -> list[_Slot]:
+    def _active(self) -> list[Slot]:
         return [slot for slot in self._slots if slot.generation is not None]
 
-    def _take(self) -> list[tuple[_Slot, Generation]]:
-        """Pair waiting requests with free slots (under the lock); `_admit` prepares them."""
-        taken: list[tuple[_Slot, Generation]] = []
+    def _live(self) -> list[Slot]:
+        """The slots whose requests go on; a cancelled one leaves its slot with `CANCELLED`."""
+        live = []
+        for slot in self._active():
+            assert slot.generation is not None
+            if slot.generation.cancelled.is_set():
+                self._release(slot, CANCELLED)
+            else:
+                live.append(slot)
+        return live
+
+    def _take(self) -> list[tuple[Slot, Generation]]:
+        """Pair waiting requests with free slots (under the lock); `_admit` prepares them. Cancelled ones
+        leave the queue at once, also when no slot is free: their callers may still read their events,
+        and they hold places other requests could have."""
+        if any(generation.cancelled.is_set() for generation in self._waiting):
+            waiting, self._waiting = self._waiting, collections.deque()
+            for generation in waiting:
+                if generation.cancelled.is_set():
+                    generation.close()
+                    self._send(generation, CANCELLED)
+                else:
+                    self._waiting.append(generation)
+        taken: list[tuple[Slot, Generation]] = []
         free = [slot for slot in self._slots if slot.generation is None]
         while self._waiting and free:
             generation = self._waiting.popleft()
-            if generation.cancelled.is_set():
-                generation.close()
-                continue
             busy = {s.seq_id for s in self._slots if s.generation is not None}
-            slot = max(free, key=functools.partial(_preference, prompt=generation.prompt, busy=busy))
+            slot = max(free, key=functools.partial(preference, prompt=generation.prompt, busy=busy))
             free.remove(slot)
             slot.generation = generation
             taken.append((slot, generation))
         return taken
 
-    def _admit(self, slot: _Slot, generation: Generation) -> None:
+    def _admit(self, slot: Slot, generation: Generation) -> None:
         prompt = generation.prompt
         # Keep the shared prefix in the cache; at least one prompt token must be decoded for logits. A
         # seeded request reads its whole prompt: llama.cpp's logits differ in their last bits between a
         # token decoded in a batch and one decoded alone, so reusing tokens another request decoded could
         # change what the seed draws.
-        keep = 0 if generation.params.seed is not None else min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
-        llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
-        slot.cached = prompt[:keep]
+        keep = 0 if generation.params.seed is not None else min(common_prefix(slot.cached, prompt), len(prompt) - 1)
+        self._stepper.forget(slot, keep)
         slot.pending = prompt[keep:]
         generation.cached_tokens = keep
         self.stats.requests += 1
         self.stats.prompt_tokens_reused += keep
         self.stats.prompt_tokens_decoded += len(slot.pending)
+        slot.prefilling = True
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.stops = StopMatcher(generation.params.stop)
         slot.completion_tokens = 0
+        slot.lookup = PromptLookup(prompt) if self.speculation else None
+        slot.acceptance = Acceptance()
 
-    def _iterate(self) -> None:
-        self._step += 1
-        budget = self.n_batch
-        feeds: dict[int, list[int]] = {}
-        # Slots that are decoding take one token each first; prompts fill the rest of the batch.
-        for slot in sorted(self._active(), key=lambda s: len(s.pending)):
-            assert slot.generation is not None
-            if slot.generation.cancelled.is_set():
-                self._release(slot)
-                continue
-            if budget == 0:
-                break
-            feeds[slot.seq_id] = slot.pending[:budget]
-            budget -= len(feeds[slot.seq_id])
-        if not feeds:
-            return
-        # In the batch, sequences go in id order, so consecutive ids can share one ubatch.
-        entries: list[tuple[int, list[int], int, bool]] = []
-        sampling: list[tuple[_Slot, int]] = []
-        position = 0
-        for seq_id in sorted(feeds):
-            slot, feed = self._slots[seq_id], feeds[seq_id]
-            done = len(feed) == len(slot.pending)
-            entries.append((seq_id, feed, len(slot.cached), done))
-            position += len(feed)
-            if done:
-                sampling.append((slot, position - 1))
-        self._fill_batch(entries)
-        status = llama_cpp.llama_decode(self.context.ctx, self.batch)
-        if status != 0:
-            raise RuntimeError(f"llama_decode returned {status}")
-        for seq_id, feed, _, _ in entries:
-            slot = self._slots[seq_id]
-            slot.cached.extend(feed)
-            slot.pending = slot.pending[len(feed) :]
-        for slot, index in sampling:
-            self._sample(slot, index)
-
-    def _fill_batch(self, entries: list[tuple[int, list[int], int, bool]]) -> None:
-        batch = self.batch
-        n = 0
-        for seq_id, tokens, start, wants_logits in entries:
-            for offset, token in enumerate(tokens):
-                batch.token[n] = token
-                batch.pos[n] = start + offset
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = seq_id
-                batch.logits[n] = wants_logits and offset == len(tokens) - 1
-                n += 1
-        batch.n_tokens = n
-
-    def _sample(self, slot: _Slot, index: int) -> None:
-        generation, decoder, stops = slot.generation, slot.decoder, slot.stops
-        assert generation is not None
-        assert decoder is not None
-        assert stops is not None
-        params = generation.params
-        logits = None
-        if params.logprobs is not None or generation.rng is not None:
-            pointer = llama_cpp.llama_get_logits_ith(self.context.ctx, index)
-            logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-        if logits is not None and generation.rng is not None:
-            token = self._logit_sampler.draw(logits, params.temperature, generation.rng)
-        else:
-            assert generation.sampler is not None
-            token = llama_cpp.llama_sampler_sample(generation.sampler.sampler, self.context.ctx, index)
-        slot.completion_tokens += 1
-        slot.last_used = self._step
-        if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):
-            self._finish(slot, stops.flush() + decoder.decode(b"", final=True), "stop")
-            return
-        raw = self.piece(token)
-        text, stopped = stops.feed(decoder.decode(raw))
-        details = []
-        if logits is not None and params.logprobs is not None:
-            chosen, top = token_logprobs(logits, token, params.logprobs)
-            alternatives = [(self._text(t), list(self.piece(t)), lp) for t, lp in top]
-            details.append(TokenLogprob(self._text(token), list(raw), chosen, alternatives))
-        if stopped:
-            self._finish(slot, text, "stop", details, stop=stops.matched)
-            return
-        room = self.n_ctx_per_sequence - len(slot.cached) - 1
-        if (params.max_tokens is not None and slot.completion_tokens >= params.max_tokens) or room <= 0:
-            self._finish(slot, text + stops.flush(), "length", details)
-            return
-        slot.pending = [token]
-        if text or details:
-            self._send(generation, self._event(slot, text, details))
-
-    def _text(self, token: int) -> str:
-        return self.piece(token).decode("utf-8", errors="replace")
-
-    def _event(
-        self,
-        slot: _Slot,
-        text: str,
-        details: list[TokenLogprob] | None = None,
-        reason: str | None = None,
-        stop: str | None = None,
-    ) -> Event:
-        generation = slot.generation
-        assert generation is not None
-        return Event(
-            text,
-            details or [],
-            finish_reason=reason,
-            prompt_tokens=len(generation.prompt),
-            completion_tokens=slot.completion_tokens,
-            cached_tokens=generation.cached_tokens,
-            stop=stop,
-        )
-
-    def _finish(
-        self, slot: _Slot, text: str, reason: str, details: list[TokenLogprob] | None = None, stop: str | None = None
-    ) -> None:
-        assert slot.generation is not None
-        self._send(slot.generation, self._event(slot, text, details, reason, stop))
-        self._release(slot)
-
-    def _release(self, slot: _Slot, error: BaseException | None = None) -> None:
-        if slot.generation is not None:
-            if error is not None:
-                self._send(slot.generation, error)
-            slot.generation.close()
-        slot.generation = slot.decoder = slot.stops = None
-        slot.pending = []
-
-
-def _deliver(items: list[tuple[Generation, Event | BaseException]]) -> None:
-    for generation, item in items:
-        generation.deliver(item)
-
-
-def _preference(slot: _Slot, *, prompt: list[int], busy: set[int]) -> tuple[int, bool, int]:
-    """How well a free slot suits a prompt: the longest cached prefix first; then a slot next to a busy one,
-    since llama.cpp decodes only consecutive sequence ids in one ubatch and scattered slots would split a
-    step into several; then the least recently used."""
-    return _common_prefix(slot.cached, prompt), bool({slot.seq_id - 1, slot.seq_id + 1} & busy), -slot.last_used
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    def _release(self, slot: Slot, end: Event | BaseException | None = None) -> None:
+        self._stepper.release(slot, end)

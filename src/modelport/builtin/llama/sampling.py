@@ -62,13 +62,49 @@ class LogitSampler:
     def draw(self, logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
         if temperature <= 0:
             return int(logits.argmax())
+        totals = self._weigh(logits, temperature)
+        return self._locate(totals, self._point(totals, rng))
+
+    def verify(self, logits: np.ndarray, temperature: float, draft: int, rng: np.random.Generator) -> int:
+        """The token at a position where speculation proposed `draft`, by the speculative rejection rule.
+
+        The draft is one token for certain (its distribution q is a point mass), so the rule reads: keep the
+        draft with probability p(draft); otherwise draw from p with the draft removed and the rest
+        renormalised. Whatever is returned is distributed as p. At temperature 0 p is a point mass too: the
+        draft is kept when it is the most likely token.
+
+        One uniform number decides both steps. Laid along the cumulative weights, it falls in the draft's
+        share with probability p(draft); when it falls outside, the token it falls on is, given that, a draw
+        from the other tokens renormalised. It is the number `draw` would take, and it picks the token `draw`
+        would pick, so a seeded request draws the same text with speculation as without.
+        """
+        if temperature <= 0:
+            return int(logits.argmax())
+        totals = self._weigh(logits, temperature)
+        point = self._point(totals, rng)
+        block = draft // self.BLOCK
+        below = (float(totals[block - 1]) if block else 0.0) + float(
+            self._weights[block * self.BLOCK : draft].sum(dtype=np.float64)
+        )
+        if below <= point < below + float(self._weights[draft]):
+            return draft
+        return self._locate(totals, point)
+
+    def _weigh(self, logits: np.ndarray, temperature: float) -> np.ndarray:
+        """Fill the weights from the logits; return the cumulative total of each block of them."""
         weights = self._weights[: self.n_vocab]
         np.subtract(logits, logits.max(), out=weights)
         np.multiply(weights, 1.0 / temperature, out=weights)
         np.exp(weights, out=weights)
-        totals = np.cumsum(self._weights.reshape(-1, self.BLOCK).sum(axis=1, dtype=np.float64))
+        return np.cumsum(self._weights.reshape(-1, self.BLOCK).sum(axis=1, dtype=np.float64))
+
+    @staticmethod
+    def _point(totals: np.ndarray, rng: np.random.Generator) -> float:
         # A point in [0, total), kept strictly inside so rounding cannot land past the last weight.
-        point = min(rng.random() * totals[-1], np.nextafter(totals[-1], 0.0))
+        return float(min(rng.random() * totals[-1], np.nextafter(totals[-1], 0.0)))
+
+    def _locate(self, totals: np.ndarray, point: float) -> int:
+        """The token whose share of the cumulative weights holds `point`."""
         block = int(np.searchsorted(totals, point, side="right"))
         start = block * self.BLOCK
         inside = np.cumsum(self._weights[start : start + self.BLOCK], dtype=np.float64)

@@ -1,5 +1,5 @@
 """How the scheduler picks a slot for a new prompt, hands events to event loops, and reports a failed load
-(modelport.builtin.llama.engine)."""
+(modelport.builtin.llama.engine, modelport.builtin.llama.slots)."""
 
 from __future__ import annotations
 
@@ -8,34 +8,35 @@ from pathlib import Path
 
 import pytest
 
-from modelport.builtin.llama.engine import Event, Generation, LlamaEngine, _common_prefix, _preference, _Slot
+from modelport.builtin.llama.engine import Event, Generation, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
+from modelport.builtin.llama.slots import Slot, common_prefix, preference
 
 
-def best(slots: list[_Slot], prompt: list[int], busy: set[int]) -> int:
-    return max(slots, key=lambda slot: _preference(slot, prompt=prompt, busy=busy)).seq_id
+def best(slots: list[Slot], prompt: list[int], busy: set[int]) -> int:
+    return max(slots, key=lambda slot: preference(slot, prompt=prompt, busy=busy)).seq_id
 
 
-def test_common_prefix() -> None:
-    assert _common_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert _common_prefix([], [1]) == 0
-    assert _common_prefix([1, 2], [1, 2, 3]) == 2
+def testcommon_prefix() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
 
 
 def test_the_longest_cached_prefix_wins() -> None:
-    slots = [_Slot(0, cached=[9]), _Slot(5, cached=[1, 2, 3])]
+    slots = [Slot(0, cached=[9]), Slot(5, cached=[1, 2, 3])]
     assert best(slots, [1, 2, 3, 4], busy={1}) == 5
 
 
 def test_then_a_slot_next_to_a_busy_one() -> None:
     # Sequences with consecutive ids share a ubatch; a slot beside the busy ones keeps the batch whole.
-    slots = [_Slot(0), _Slot(3), _Slot(6)]
+    slots = [Slot(0), Slot(3), Slot(6)]
     assert best(slots, [1, 2], busy={4, 5}) == 3
     assert best(slots, [1, 2], busy={7}) == 6
 
 
 def test_then_the_least_recently_used() -> None:
-    slots = [_Slot(0, last_used=5), _Slot(4, last_used=2)]
+    slots = [Slot(0, last_used=5), Slot(4, last_used=2)]
     assert best(slots, [1], busy=set()) == 4
 
 

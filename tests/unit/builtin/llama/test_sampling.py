@@ -109,3 +109,97 @@ def test_logit_sampler_never_draws_padding_or_impossible_tokens() -> None:
     logits[-1] = 0.0
     sampler, rng = LogitSampler(1003), np.random.default_rng(3)
     assert {sampler.draw(logits, 1.0, rng) for _ in range(2000)} == {1002}
+
+
+# Speculative verification: the rejection rule must leave the distribution of what is drawn unchanged.
+
+# A fixed small distribution, placed at token ids in several blocks of 128 (and the rest impossible).
+SUPPORT = [3, 130, 131, 200, 250, 299]
+PROBABILITIES = np.array([0.4, 0.25, 0.15, 0.1, 0.06, 0.04])
+DRAWS = 20_000
+
+
+def small_logits(n_vocab: int = 300) -> np.ndarray:
+    logits = np.full(n_vocab, -1e4, dtype=np.float32)
+    logits[SUPPORT] = np.log(PROBABILITIES)
+    return logits
+
+
+def chi_square_limit(df: int) -> float:
+    """The chi-square value exceeded with probability about 1e-4 (Wilson-Hilferty approximation)."""
+    z = 3.719
+    return float(df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3)
+
+
+def chi_square(counts: np.ndarray, probabilities: np.ndarray) -> float:
+    expected = probabilities * counts.sum()
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def counts_over_support(tokens: list[int]) -> np.ndarray:
+    assert set(tokens) <= set(SUPPORT)  # never a token of probability 0
+    return np.array([tokens.count(t) for t in SUPPORT])
+
+
+@pytest.mark.parametrize("draft", [3, 131, 299, 7])  # the likeliest, a middling, the rarest, an impossible one
+def test_verified_tokens_are_distributed_as_the_model_says(draft: int) -> None:
+    sampler, rng, logits = LogitSampler(300), np.random.default_rng(11), small_logits()
+    tokens = [sampler.verify(logits, 1.0, draft, rng) for _ in range(DRAWS)]
+    counts = counts_over_support(tokens)
+    assert chi_square(counts, PROBABILITIES) < chi_square_limit(len(SUPPORT) - 1)
+    # Kept as often as the model gives it: p(draft), within 5 standard deviations.
+    p = PROBABILITIES[SUPPORT.index(draft)] if draft in SUPPORT else 0.0
+    assert abs(tokens.count(draft) - p * DRAWS) <= 5 * math.sqrt(DRAWS * p * (1 - p))
+    # When rejected, the token is a draw from the others, renormalised.
+    if draft in SUPPORT:
+        others = [i for i, t in enumerate(SUPPORT) if t != draft]
+        rejected = counts[others]
+        assert chi_square(rejected, PROBABILITIES[others] / PROBABILITIES[others].sum()) < chi_square_limit(
+            len(others) - 1
+        )
+
+
+def test_a_rule_that_prefers_the_draft_fails_the_same_check() -> None:
+    # The check above can fail: keeping the draft whenever it is the most likely token skews the counts.
+    sampler, rng, logits = LogitSampler(300), np.random.default_rng(11), small_logits()
+    tokens = [3 if int(logits.argmax()) == 3 else sampler.draw(logits, 1.0, rng) for _ in range(DRAWS)]
+    assert chi_square(counts_over_support(tokens), PROBABILITIES) > chi_square_limit(len(SUPPORT) - 1)
+
+
+def test_two_drafted_positions_give_the_models_joint_distribution() -> None:
+    # A toy model: token 1 depends on token 0. Drafts (131, 200) are verified in order, as the scheduler
+    # does; after a rejection the next token is drawn in the next step without a draft.
+    sampler, rng = LogitSampler(300), np.random.default_rng(5)
+    second = {t: np.roll(PROBABILITIES, i) for i, t in enumerate(SUPPORT)}
+
+    def logits_after(token: int) -> np.ndarray:
+        logits = np.full(300, -1e4, dtype=np.float32)
+        logits[SUPPORT] = np.log(second[token])
+        return logits
+
+    first_logits = small_logits()
+    pairs = []
+    for _ in range(DRAWS):
+        t0 = sampler.verify(first_logits, 1.0, 131, rng)
+        after = logits_after(t0)
+        t1 = sampler.verify(after, 1.0, 200, rng) if t0 == 131 else sampler.draw(after, 1.0, rng)
+        pairs.append(SUPPORT.index(t0) * len(SUPPORT) + SUPPORT.index(t1))
+    counts = np.bincount(pairs, minlength=len(SUPPORT) ** 2)
+    joint = np.concatenate([PROBABILITIES[i] * second[t] for i, t in enumerate(SUPPORT)])
+    assert chi_square(counts, joint) < chi_square_limit(len(joint) - 1)
+
+
+def test_verify_draws_what_draw_draws_from_the_same_random_state() -> None:
+    # So a seeded request gives the same text with speculation as without.
+    logits = np.random.default_rng(4).standard_normal(1003).astype(np.float32) * 3
+    sampler = LogitSampler(1003)
+    for seed in range(300):
+        drawn = sampler.draw(logits, 0.8, np.random.default_rng(seed))
+        for draft in (drawn, int(logits.argmax()), 0):
+            assert sampler.verify(logits, 0.8, draft, np.random.default_rng(seed)) == drawn
+
+
+def test_verify_at_temperature_zero_keeps_only_the_most_likely_token() -> None:
+    logits, sampler, rng = small_logits(), LogitSampler(300), np.random.default_rng()
+    assert sampler.verify(logits, 0.0, 3, rng) == 3
+    assert sampler.verify(logits, 0.0, 130, rng) == 3

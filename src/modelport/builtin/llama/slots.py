@@ -1,0 +1,45 @@
+"""The scheduler's sequences: what each llama.cpp sequence holds, and which free one suits a new prompt."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+
+from modelport.builtin.llama.generation import Generation
+from modelport.builtin.llama.sampling import StopMatcher
+from modelport.builtin.llama.speculation import Acceptance, PromptLookup
+
+
+@dataclass
+class Slot:
+    """One llama.cpp sequence: the tokens in its cache, the ones to feed next, and the request it serves."""
+
+    seq_id: int
+    cached: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    generation: Generation | None = None
+    # True until the request's whole prompt is in the cache.
+    prefilling: bool = False
+    decoder: codecs.IncrementalDecoder | None = None
+    stops: StopMatcher | None = None
+    completion_tokens: int = 0
+    last_used: int = 0
+    # Prompt-lookup speculation: the request's text so far, and how well its drafts have done; None when
+    # the engine does not speculate.
+    lookup: PromptLookup | None = None
+    acceptance: Acceptance = field(default_factory=Acceptance)
+
+
+def preference(slot: Slot, *, prompt: list[int], busy: set[int]) -> tuple[int, bool, int]:
+    """How well a free slot suits a prompt: the longest cached prefix first; then a slot next to a busy one,
+    since llama.cpp decodes only consecutive sequence ids in one ubatch and scattered slots would split a
+    step into several; then the least recently used."""
+    return common_prefix(slot.cached, prompt), bool({slot.seq_id - 1, slot.seq_id + 1} & busy), -slot.last_used
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
