@@ -1,14 +1,20 @@
 """What a prompt chunk costs llama.cpp on this machine, by chunk size and cache position: the numbers the
-engine's prompt-chunk sizing is planned from.
+engine's prompt-chunk sizing (modelport.builtin.llama.batching) is planned from.
 
-    .venv/bin/python bench/prefill_cost.py [--tokens 3000] [--chunks 32 64 128 256 512] [--others 3] [--alone 32 512]
+    .venv/bin/python bench/prefill_cost.py [--tokens 3000] [--chunks 32 64 128 256 512] [--alone 32 512]
+        [--others 3] [--step-chunks 65 129 257 512 --positions 0 1000 2000 2400 --repeats 3]
+        [--no-decode-step]
 
-The model and context are the chat engine's own (modelport's defaults: 8 sequences of 4,096 tokens, a batch
-and ubatch of 512), driven in this process with no server. For each chunk size it reads a --tokens prompt
-in chunks of that size beside --others sequences that each decode one token a step, and prints
-the whole read's seconds and the step time at a few positions; the --alone sizes are also read with
-nobody else in the batch. Then it times a decode step of the others
-alone, the share of a step they would pay anyway.
+The model and context are the chat engine's own (8 sequences of 4,096 tokens, a batch and ubatch of 512),
+driven in this process with no server, on one prompt of --tokens tokens. Three tables:
+
+- with --step-chunks: the step's milliseconds (median of --repeats) reading a chunk of each size at each
+  of --positions, alone and beside --others sequences that decode a token each;
+- for each of --chunks: the seconds to read the whole prompt in chunks of that size beside the others (and
+  alone, for the --alone sizes), and the step's milliseconds at a few positions;
+- the milliseconds of a step that decodes the others' tokens alone (unless --no-decode-step).
+
+The machine's speed drifts by 10-20% from one minute to the next: compare rows of one run.
 """
 
 from __future__ import annotations

@@ -37,10 +37,6 @@ PREFILL_OVERHEAD = 0.05
 # How much more a prompt token costs for each token already cached, as a fraction of its cost at the
 # start: read in chunks of 512, 10% to 55% more at 2,400 tokens in runs of bench/prefill_cost.py.
 ATTENTION_GROWTH = 1.5e-4
-# The most a generating sequence's cached token is taken to add to a decode step, as a fraction of a token's
-# cost: two quiet cores show 0.014 ms against 14 ms. Warm-up on a busy machine can time far more, and
-# chunks planned on that would keep the others waiting longer for no gain of the prompt's.
-CONTEXT_TO_TOKEN = 2e-3
 
 
 @dataclass
@@ -96,7 +92,7 @@ def attention_unit(n_head: int, n_threads: int, n_batch: int) -> int:
 @dataclass(frozen=True)
 class PromptChunks:
     """How much of a prompt a step reads while other sequences generate: about as much as costs their
-    tokens' part of the step divided by PREFILL_OVERHEAD, in whole attention tiles."""
+    tokens' part of the step divided by PREFILL_OVERHEAD, in whole attention units."""
 
     prompt: PromptCost
     decode: StepCost
@@ -108,15 +104,14 @@ class PromptChunks:
         """The seconds of prompt a step carries beside the generating sequences' feeds."""
         tokens = sum(len(feed.tokens) for feed in generating)
         context = sum(feed.start for feed in generating)
-        per_context = min(self.decode.per_context, CONTEXT_TO_TOKEN * self.decode.per_token)
-        others = self.decode.per_step + tokens * self.decode.per_token + context * per_context
+        others = self.decode.per_step + tokens * self.decode.per_token + context * self.decode.per_context
         return others / self.overhead
 
     def size(self, seconds: float, position: int, pending: int, shared: int, *, first: bool) -> int:
-        """Tokens of a prompt at cache `position` with `pending` tokens left to read in `seconds`: all of
-        them if they fit, else whole tiles (at least one for the step's `first` prompt, so every step reads
-        some) plus the `shared` tokens llama.cpp puts in the generating sequences' ubatch rather than in the
-        prompt's own."""
+        """Tokens of a prompt at cache `position` with `pending` tokens left to read in about `seconds`:
+        all of them if they fit, else whole units (at least one for the step's `first` prompt, so every step
+        reads some) and the `shared` tokens llama.cpp puts in the generating sequences' ubatch rather than
+        in the prompt's own."""
         affordable = self.prompt.tokens(seconds, position)
         if pending <= max(affordable, self.unit + shared if first else 0):
             return pending

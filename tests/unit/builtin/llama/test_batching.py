@@ -11,7 +11,6 @@ import pytest
 from modelport.builtin.llama.batching import (
     ATTENTION_PARTS_PER_THREAD,
     ATTENTION_TILE,
-    CONTEXT_TO_TOKEN,
     PREFILL_OVERHEAD,
     Feed,
     PromptChunks,
@@ -108,14 +107,6 @@ def test_the_chunk_grows_with_what_the_others_tokens_cost(loop: asyncio.Abstract
         assert abs(PROMPT.seconds(len(chunk.tokens), 0) - share) <= PROMPT.seconds(ROUNDING, 0)
     assert sizes == sorted(sizes)
     assert len(set(sizes)) == 3
-
-
-def test_a_context_cost_timed_on_a_busy_machine_counts_as_at_most_its_bound(loop: asyncio.AbstractEventLoop) -> None:
-    others = [Feed(generating(i, 7, 1000, loop), [7], 1000) for i in range(3)]
-    busy = PromptChunks(PROMPT, StepCost(per_step=0.020, per_token=0.015, per_context=0.01))
-    bound = PromptChunks(PROMPT, StepCost(per_step=0.020, per_token=0.015, per_context=CONTEXT_TO_TOKEN * 0.015))
-    assert busy.step_seconds(others) == bound.step_seconds(others)
-    assert bound.step_seconds(others) == pytest.approx((0.020 + 3 * 0.015 + 3000 * 3e-5) / PREFILL_OVERHEAD)
 
 
 def test_a_prompt_gets_at_least_one_tile_and_a_short_one_is_read_whole(loop: asyncio.AbstractEventLoop) -> None:
