@@ -15,8 +15,9 @@ through the OpenAI API, taking turns. Three workloads, chosen with --workloads:
   another) and at 4 (all at once), also against llama-server with its own n-gram speculation
   (--reference-spec; empty to skip).
 - long-prefill: three streams generate while a fourth request sends a 3,000-token prompt; the three
-  streams' inter-token latency (p50, p99) while that prompt is read, and the long request's time to first
-  token.
+  streams' inter-token latency (p50, p99) while that prompt is read, their longest wait and the tokens they
+  got meanwhile, and the long request's time to first token; also that time for a 3,000-token prompt sent
+  while nobody else generates (read alone), and the ratio of the two.
 
 Ratios are modelport's over llama-server's default configuration: of the medians and, for repeated
 measures, the median of the ratios of samples taken in the same round. --speculation-off adds modelport
@@ -262,12 +263,18 @@ def long_prompt(count_tokens: Callable[[str], int], round_number: int) -> str:
 
 
 def long_prefill(servers: dict[str, str], model: str, count_tokens: Callable[[str], int], rounds: int) -> Samples:
-    """The other streams' inter-token gaps while a long prompt is read, and that prompt's first token."""
+    """The other streams' inter-token gaps while a long prompt is read, and that prompt's first token: with
+    the others generating, and alone (nobody else generating)."""
     samples: Samples = {name: {} for name in servers}
     gaps: dict[str, list[float]] = {name: [] for name in servers}
     for round_number in range(rounds):
         for name, url in turns(servers, round_number):
-            prompt = long_prompt(count_tokens, round_number * len(servers) + list(servers).index(name))
+            row = samples[name]
+            # A different prompt for every read (so no server has it cached).
+            index = 2 * (round_number * len(servers) + list(servers).index(name))
+            alone = stream_once(url, model, 2, [{"role": "user", "content": long_prompt(count_tokens, index)}])
+            row.setdefault("long prompt alone: first token (s)", []).append(alone.ttft)
+            prompt = long_prompt(count_tokens, index + 1)
             stop, started = threading.Event(), threading.Semaphore(0)
             others: list[Stream] = []
             threads = [
@@ -284,11 +291,17 @@ def long_prefill(servers: dict[str, str], model: str, count_tokens: Callable[[st
             stop.set()
             for thread in threads:
                 thread.join()
+            during, longest = 0, 0.0
             for other in others:
+                during += sum(read_from < t <= read_until for t in other.arrivals)
                 for before, after in zip(other.arrivals, other.arrivals[1:], strict=False):
                     if after > read_from and before < read_until:
                         gaps[name].append(after - before)
-            samples[name].setdefault("long prompt: first token (s)", []).append(long.ttft)
+                        longest = max(longest, after - before)
+            row.setdefault("long prompt: first token (s)", []).append(long.ttft)
+            row.setdefault("long prompt: with others / alone", []).append(long.ttft / alone.ttft)
+            row.setdefault("others' tokens while it is read", []).append(float(during))
+            row.setdefault("others' longest wait (ms)", []).append(1000 * longest)
     for name, values in gaps.items():
         values.sort()
         samples[name]["others' inter-token p50 (ms)"] = [1000 * percentile(values, 0.50)]
@@ -317,8 +330,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def spread(values: list[float]) -> str:
+    # Ratios and seconds below ten need their second digit.
+    small = max(values) < 10
     if len(values) == 1:
-        return f"{values[0]:.1f}"
+        return f"{values[0]:.2f}" if small else f"{values[0]:.1f}"
+    if small:
+        return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
     return f"{statistics.median(values):.1f} [{min(values):.0f}-{max(values):.0f}]"
 
 

@@ -130,7 +130,7 @@ async def main() -> None:
     try:
         steps: list[Step] = []
         record(engine, steps)
-        print(f"step cost from warm-up: {engine._stepper.cost}, prompt chunk {engine._stepper.prefill_chunk} tokens")
+        print(f"step cost from warm-up: {engine._stepper.cost}, prompt chunks {engine._stepper.prefill_chunk}")
         edits = code_edits()
         prompts = [
             f"{SYSTEM}<|im_start|>user\n{edit.messages()[0]['content']}<|im_end|>\n<|im_start|>assistant\n"

@@ -184,8 +184,8 @@ async def test_a_long_prompt_is_read_in_chunks_while_the_others_keep_generating(
     for times in arrivals:
         during = [t for t in times if started <= t <= read]
         gaps = [b - a for a, b in zip([started, *during], [*during, read], strict=True)]
-        # Each generating stream got tokens all along the prompt's reading, not one burst at its end: many
-        # steps, none waiting more than a small part of the whole read (read in the batch's 512 tokens a
-        # step, the prompt would take 6 steps, each a sixth of the read).
-        assert len(during) >= 15, (len(during), read - started)
-        assert max(gaps) < (read - started) / 10, (max(gaps), read - started)
+        # Each generating stream got tokens all along the prompt's reading, not one burst at its end: a token
+        # a chunk, none waiting more than a small part of the whole read (chunks of about 257 tokens make 12
+        # steps; read in the batch's 512 tokens a step, the prompt would take 6, each a sixth of the read).
+        assert len(during) >= 8, (len(during), read - started)
+        assert max(gaps) < (read - started) / 5, (max(gaps), read - started)

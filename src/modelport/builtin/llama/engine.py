@@ -38,7 +38,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.batching import fill_batch
+from modelport.builtin.llama.batching import ATTENTION_TILE, PromptChunks, PromptCost, attention_unit, fill_batch
 from modelport.builtin.llama.generation import CANCELLED, Event, Generation, TokenLogprob, deliver
 from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, seed_generator
 from modelport.builtin.llama.slots import Slot, common_prefix, preference
@@ -50,10 +50,6 @@ __all__ = ["EngineStats", "Event", "Generation", "LlamaEngine", "TokenLogprob"]
 
 logger = logging.getLogger(__name__)
 
-# While other sequences generate, a prompt is read in chunks of about this many seconds of decoding each,
-# so their next tokens wait at most about that long; but in chunks of at least MIN_CHUNK tokens.
-PREFILL_STEP_SECONDS = 0.15
-MIN_CHUNK = 32
 # The bounds of a decode step's fixed cost (reading the weights), counted in tokens of batch work: the
 # 0.5B model on two quiet cores shows about 0.9 (13 ms a step, 14 ms a token with logits).
 STEP_TO_TOKEN = (0.5, 8.0)
@@ -213,14 +209,14 @@ class LlamaEngine:
             stats=self.stats,
         )
 
-    def _warm_up(self) -> tuple[StepCost, int]:
+    def _warm_up(self) -> tuple[StepCost, PromptChunks]:
         """Pay for the first decodes of each shape, several times slower than the rest, before serving;
         and time the later ones, for the cost of a step that speculation and prompt chunks plan with."""
         tokens = self.tokenize("def warm_up(self) -> None:\n    return self.model(tokens=[1, 2, 3])\n", special=False)
-        one, many, prompt = [], [], []
+        one, many = [], []
         draft = MAX_DRAFT // 2
         for _ in range(3):
-            prompt.append(self._timed([(0, tokens, 0, 1)]))
+            self._timed([(0, tokens, 0, 1)])
             position = len(tokens)
             for _ in range(3):
                 one.append(self._timed([(0, tokens[:1], position, 1)]))
@@ -237,12 +233,22 @@ class LlamaEngine:
         per_step = max(min(one) - per_token, 1e-4)
         low, high = STEP_TO_TOKEN
         cost = StepCost(per_step=min(max(per_step, low * per_token), high * per_token), per_token=per_token)
-        per_prompt_token = max((min(prompt) - per_step) / len(tokens), 1e-5)
-        chunk = int(min(self.n_batch, max(MIN_CHUNK, PREFILL_STEP_SECONDS / per_prompt_token)))
         if self.speculation:
             cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)))
-        logger.debug("decode step %s, prompt chunk %d tokens", cost, chunk)
-        return cost, chunk
+        unit = attention_unit(llama_cpp.llama_model_n_head(self.model.model), self.n_threads, self.n_batch)
+        chunks = PromptChunks(self._prompt_cost(tokens), cost, unit=unit)
+        logger.debug("decode step %s, prompt %s, chunks of %d tokens", cost, chunks.prompt, unit)
+        return cost, chunks
+
+    def _prompt_cost(self, tokens: list[int]) -> PromptCost:
+        """What a prompt token costs read in a chunk of one attention tile, the least a prompt is read in
+        beside generating sequences (the faster of two reads: the first of a shape pays for setting it up)."""
+        tile = (tokens * (ATTENTION_TILE // len(tokens) + 1))[:ATTENTION_TILE]
+        seconds = []
+        for _ in range(2):
+            seconds.append(self._timed([(0, tile, 0, 1)]))
+            llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
+        return PromptCost(per_token=max(min(seconds) / ATTENTION_TILE, 1e-5))
 
     def _context_cost(self, tokens: list[int], short: float) -> float:
         """Seconds a decode step of one token costs more for each token its sequence holds in the cache:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import llama_cpp
 import numpy as np
 
-from modelport.builtin.llama.batching import Feed, fill_batch, plan_step
+from modelport.builtin.llama.batching import Feed, PromptChunks, fill_batch, plan_step
 from modelport.builtin.llama.generation import Event, Generation, TokenLogprob
 from modelport.builtin.llama.sampling import LogitSampler, token_logprobs
 from modelport.builtin.llama.slots import Slot
@@ -46,7 +46,7 @@ class Stepper:
         piece: Callable[[int], bytes],
         send: Callable[[Generation, Event | BaseException], None],
         cost: StepCost,
-        prefill_chunk: int,
+        prefill_chunk: PromptChunks,
         stats: EngineStats,
     ) -> None:
         self.ctx = context

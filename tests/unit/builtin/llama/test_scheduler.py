@@ -17,14 +17,18 @@ import numpy as np
 import pytest
 
 from modelport.builtin.llama import step
+from modelport.builtin.llama.batching import ATTENTION_TILE, PromptChunks, PromptCost
 from modelport.builtin.llama.engine import Event, Generation, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.builtin.llama.slots import Slot
 from modelport.builtin.llama.speculation import StepCost
 
 N_VOCAB = 32
-N_BATCH = 64
-CHUNK = 8
+N_BATCH = 128
+# The generating sequences' tokens cost little beside a prompt's: a prompt is read a tile a step (and the
+# token llama.cpp decodes beside the generating ones).
+CHUNKS = PromptChunks(PromptCost(per_token=0.01), StepCost(per_step=0.004, per_token=0.001))
+CHUNK = ATTENTION_TILE + 1
 # Long enough that nothing here ends at the context's end.
 N_CTX = 1 << 20
 # Seconds to wait for an answer the scheduler owes: far above a step of the scripted model.
@@ -80,7 +84,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[LlamaEngine]:
         piece=lambda token: b"abcdefghijklmnopqrstuvwxyz012345"[token : token + 1],
         send=engine._send,
         cost=StepCost(per_step=0.004, per_token=0.001),
-        prefill_chunk=CHUNK,
+        prefill_chunk=CHUNKS,
         stats=engine.stats,
     )
     engine._thread = threading.Thread(target=engine._run, name="llama-scheduler", daemon=True)
@@ -181,6 +185,9 @@ async def test_a_long_prompt_is_answered_between_the_others_steps_and_they_end_w
     assert [event.finish_reason for event in answer] == ["length"]
     # Read a chunk a step: as many steps as chunks, each also a step of the two others.
     assert step.llama_cpp.decodes - decodes >= 3000 // CHUNK  # type: ignore[attr-defined]
+    # The scripted model copies its own period-7 text: once no prompt is read, the others draft again and
+    # their drafts are kept. (How many steps they took before the prompt came is up to the event loop.)
+    await until(lambda: engine.stats.accepted_tokens > 0)
     for generation in generations:
         generation.cancel()
     await asyncio.wait_for(asyncio.gather(*tasks), PATIENCE)
