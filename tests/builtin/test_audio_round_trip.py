@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 SENTENCES = "The quick brown fox jumps over the lazy dog. Please call me back tomorrow morning."
 VOICES = [("hibari", "heart"), ("piper-joe", "joe")]
 FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
-MAX_WER = 0.10
+# Piper samples noise in every synthesis, so its speech differs from call to call; whisper-base once heard
+# "quick brown" as "quip round" in it (2 of the 15 words). Broken audio is heard as nothing like the text.
+MAX_WER = 0.20
 
 
 def _words(text: str) -> str:
