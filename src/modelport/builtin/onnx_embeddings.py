@@ -14,7 +14,9 @@ the cores by onnxruntime's intra-op pool: a batch is cut into pieces that the wo
 free. Measured on 2 cores, the pool's hand-offs between the threads of every operator cost 10-13 ms of CPU
 a sentence at batches of 1-8 and 8-11 ms at 16, against 7.3-8.5 ms on one thread at any batch size; and
 the server can run a second batch on the workers while the first one's pieces finish, so no core idles
-while the event loop gathers the next batch. A batch of one piece (a lone sentence) while no other batch
+while the event loop gathers the next batch. A batch is cut for the workers free when it comes: one that
+comes while the others' pieces keep every worker busy runs whole, in fewer and larger calls (each call
+costs about CALL_TOKENS token positions more). A batch of one piece (a lone sentence) while no other batch
 runs goes to a second session on an intra-op pool over all cores instead, so a lone client is answered as
 fast as before.
 """
@@ -96,10 +98,13 @@ class OnnxSentenceEmbedder:
         self.workers = workers
         self._session: onnxruntime.InferenceSession | None = None
         self._pool: ThreadPoolExecutor | None = None
-        # With workers: a session on all cores for a lone batch of one piece, and the batches under way.
+        # With workers: a session on all cores for a lone batch of one piece, and the pieces given to the
+        # workers (or to that session) and not yet done.
         self._wide: onnxruntime.InferenceSession | None = None
-        self._busy = 0
+        self._outstanding = 0
         self._lock = threading.Lock()
+        # `concurrent_batches` as load() found it: read for every batch, and the affinity is a system call.
+        self._worker_count = 0
         self._tokenizer: tokenizers.Tokenizer | None = None
         # The same tokenizer without truncation, to count the tokens of inputs over the limit.
         self._counter: tokenizers.Tokenizer | None = None
@@ -133,7 +138,8 @@ class OnnxSentenceEmbedder:
             raise ModelFileError("the tokenizer has no [CLS] or [SEP] token")
         self._special = (cls_id, sep_id)
         cores = self.threads or len(os.sched_getaffinity(0))
-        workers = self.concurrent_batches
+        self._worker_count = 0
+        self._worker_count = workers = self.concurrent_batches
         # One thread per worker; without workers, the intra-op pool onnxruntime picks unless told `threads`.
         self._session = self._new_session(cores // workers if workers > 1 or self.threads else 0)
         if workers > 1:
@@ -162,6 +168,7 @@ class OnnxSentenceEmbedder:
             self._pool = None
         self._session = None
         self._wide = None
+        self._worker_count = 0
         self._tokenizer = None
         self._counter = None
 
@@ -221,26 +228,34 @@ class OnnxSentenceEmbedder:
         if self._pool is None:
             results = [self._run([sequences[i] for i in rows]) for rows in pieces]
         else:
-            pieces = _pieces(pieces, len(sequences), self.concurrent_batches)
             with self._lock:
-                alone = len(pieces) == 1 and self._busy == 0
-                self._busy += 1
-            try:
-                if alone:
-                    results = [self._run([sequences[i] for i in pieces[0]], self._wide)]
-                else:
-                    # Longest work first: a worker's last piece is a small one, so the workers end together.
-                    pieces.sort(key=lambda rows: -len(rows) * len(sequences[rows[-1]]))
-                    pool = self._pool
-                    futures = [pool.submit(self._run, [sequences[i] for i in rows]) for rows in pieces]
-                    results = [future.result() for future in futures]
-            finally:
-                with self._lock:
-                    self._busy -= 1
+                # Cut for the workers free now: a batch that comes while others' pieces keep the workers busy
+                # runs whole (in its length groups) on the next worker to come free, instead of in small
+                # pieces each paying a call's cost, queued behind those pieces all the same.
+                free = self.concurrent_batches - self._outstanding
+                pieces = _pieces(pieces, len(sequences), max(1, free))
+                alone = len(pieces) == 1 and self._outstanding == 0
+                self._outstanding += len(pieces)
+            if alone:
+                results = [self._piece([sequences[i] for i in pieces[0]], self._wide)]
+            else:
+                # Longest work first: a worker's last piece is a small one, so the workers end together.
+                pieces.sort(key=lambda rows: -len(rows) * len(sequences[rows[-1]]))
+                pool = self._pool
+                futures = [pool.submit(self._piece, [sequences[i] for i in rows]) for rows in pieces]
+                results = [future.result() for future in futures]
         vectors = np.empty((len(sequences), results[0].shape[1]), dtype=np.float32)
         for rows, pooled in zip(pieces, results, strict=True):
             vectors[rows] = pooled
         return vectors
+
+    def _piece(self, sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
+        """`_run` for a piece counted in `_outstanding`, which it leaves when done."""
+        try:
+            return self._run(sequences, session)
+        finally:
+            with self._lock:
+                self._outstanding -= 1
 
     def _run(self, sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
         session = session or self._session
