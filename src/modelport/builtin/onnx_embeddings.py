@@ -176,6 +176,8 @@ class OnnxSentenceEmbedder:
     def concurrent_batches(self) -> int:
         """Batches the server may run at once: one per worker, so the pieces of the next batch start on a
         core as soon as the last pieces of the one before leave it idle."""
+        if self._worker_count:
+            return self._worker_count
         cores = self.threads or len(os.sched_getaffinity(0))
         return min(self.workers or cores, cores)
 
