@@ -30,11 +30,24 @@ class Slot:
     acceptance: Acceptance = field(default_factory=Acceptance)
 
 
-def preference(slot: Slot, *, prompt: list[int], busy: set[int]) -> tuple[int, bool, int]:
-    """How well a free slot suits a prompt: the longest cached prefix first; then a slot next to a busy one,
-    since llama.cpp decodes only consecutive sequence ids in one ubatch and scattered slots would split a
-    step into several; then the least recently used."""
-    return common_prefix(slot.cached, prompt), bool({slot.seq_id - 1, slot.seq_id + 1} & busy), -slot.last_used
+# What a token of another request's cache that a new prompt overwrites counts for, against a token of the
+# prompt read now: it is read again only if its conversation comes back (its next turn, or the same prompt
+# sent again), which is likely but not sure.
+OVERWRITE_COST = 0.5
+
+
+def preference(slot: Slot, *, prompt: list[int], busy: set[int]) -> tuple[float, bool, int]:
+    """How well a free slot suits a prompt: first what its cache saves, the tokens of the prompt's start it
+    holds less what the prompt would overwrite of the rest (`OVERWRITE_COST`), when that is positive; then a
+    slot next to a busy one, since llama.cpp decodes only consecutive sequence ids in one ubatch and
+    scattered slots would split a step into several; then the least recently used.
+
+    A new conversation that shares only a system prompt with a slot's cached one takes another slot rather
+    than overwrite it (reading the few tokens of the shared start again), so a conversation's next turn,
+    or the same prompt sent again, finds its tokens still cached."""
+    prefix = common_prefix(slot.cached, prompt)
+    saved = prefix - OVERWRITE_COST * (len(slot.cached) - prefix)
+    return max(saved, 0.0), bool({slot.seq_id - 1, slot.seq_id + 1} & busy), -slot.last_used
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
