@@ -33,9 +33,9 @@ def test_a_shared_system_prompt_does_not_overwrite_another_conversation() -> Non
     # (reading the system prompt again) rather than overwrite 60 tokens to save 4.
     system, conversation = [1, 2, 3, 4], [5] * 60
     slots = [Slot(0, cached=system + conversation, last_used=3), Slot(1)]
-    assert best(slots, system + [6, 7, 8], busy=set()) == 1
+    assert best(slots, [*system, 6, 7, 8], busy=set()) == 1
     # A conversation's next turn, or its prompt sent again, still finds its own cache.
-    assert best(slots, system + conversation + [9], busy=set()) == 0
+    assert best(slots, [*system, *conversation, 9], busy=set()) == 0
     assert best(slots, system + conversation[:40], busy=set()) == 0
 
 
