@@ -477,6 +477,7 @@ class LlamaEngine:
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.stops = StopMatcher(generation.params.stop)
         slot.completion_tokens = 0
+        slot.prompt_tokens = len(prompt)
         slot.lookup = PromptLookup(prompt) if self.speculation else None
         slot.acceptance = Acceptance()
 

@@ -39,6 +39,15 @@ def test_a_shared_system_prompt_does_not_overwrite_another_conversation() -> Non
     assert best(slots, system + conversation[:40], busy=set()) == 0
 
 
+def test_a_prompt_sent_again_finds_its_cache_whatever_its_answer_overwrites() -> None:
+    # The answer cached after a short prompt is longer than the prompt, yet it is the same conversation's.
+    prompt = [1, 2, 3, 4, 5]
+    slots = [Slot(0, cached=[*prompt, *[7] * 128], prompt_tokens=len(prompt), last_used=3), Slot(1)]
+    assert best(slots, prompt, busy=set()) == 0
+    # Another short prompt that starts the same way is another conversation.
+    assert best(slots, [1, 2, 3, 4, 6], busy=set()) == 1
+
+
 def test_prompts_sent_one_after_another_stay_cached_for_all_of_them_at_once() -> None:
     # As bench/chat.py's code edits: each prompt, sent alone and answered, keeps its own slot, so when all
     # are sent again together each finds its whole prompt cached.
@@ -47,7 +56,7 @@ def test_prompts_sent_one_after_another_stay_cached_for_all_of_them_at_once() ->
     slots = [Slot(i) for i in range(8)]
     for step, prompt in enumerate(prompts, start=1):
         slot = slots[best(slots, prompt, busy=set())]
-        slot.cached, slot.last_used = prompt + [7] * 150, step
+        slot.cached, slot.prompt_tokens, slot.last_used = [*prompt, *[7] * 150], len(prompt), step
     busy: set[int] = set()
     for prompt in prompts:
         chosen = best([slot for slot in slots if slot.seq_id not in busy], prompt, busy)
