@@ -9,7 +9,16 @@ for the logits of a whole batch), driven in this process with no server. Each of
 --contexts tokens of code; a step feeds each of them --lengths tokens, all with logits (a sequence's next
 token and its drafts), and the table gives the step's milliseconds (the fastest of --repeats) and the
 milliseconds per fed token. llama.cpp's CPU attention computes a sequence's queries in tiles of 64 when a
-ubatch holds at least 64 of its tokens and one row at a time when fewer: compare the rows around 64.
+ubatch holds at least 64 of its tokens and one row at a time when fewer: compare the columns around 64.
+
+On the project's two quiet cores (ms per step / per fed token; the first step of a shape pays for setting it
+up, as the 64 at 100 cached tokens did here):
+
+     seqs context   1        16        32        63        64        65        128
+        1    1000   35/34.8  322/20.1  655/20.5 1071/17.0  721/11.3  977/15.0 1817/14.2
+        1    1600   38/37.8  405/25.3  805/25.2 1425/22.6  825/12.9 1051/16.2 1759/13.7
+        4    1000   95/23.8 1081/16.9 2158/16.9 3969/15.7 3175/12.4 3143/12.1 6079/11.9
+        4    1600  153/38.2 1759/27.5 3432/26.8 6251/24.8 3881/15.2 4560/17.5 6236/12.2
 """
 
 from __future__ import annotations
