@@ -30,6 +30,8 @@ class EngineStats:
     requests: int = 0
     draft_tokens: int = 0
     accepted_tokens: int = 0
+    # The most draft tokens one sequence verified in one step.
+    longest_draft: int = 0
 
 
 class Stepper:
@@ -152,6 +154,7 @@ class Stepper:
             # A draft token was compared unless the request ended before it.
             slot.acceptance.record(kept, kept + (ending is None and kept < len(drafts)))
             self.stats.draft_tokens += len(drafts)
+            self.stats.longest_draft = max(self.stats.longest_draft, len(drafts))
             self.stats.accepted_tokens += kept
         if ending is not None:
             reason, stop = ending
