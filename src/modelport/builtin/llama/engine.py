@@ -38,11 +38,11 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.batching import ATTENTION_TILE, PromptChunks, PromptCost, attention_unit, fill_batch
+from modelport.builtin.llama.batching import PromptChunks, PromptCost, attention_unit, fill_batch
 from modelport.builtin.llama.generation import CANCELLED, Event, Generation, TokenLogprob, deliver
 from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, seed_generator
 from modelport.builtin.llama.slots import Slot, common_prefix, preference
-from modelport.builtin.llama.speculation import Acceptance, PromptLookup, StepCost
+from modelport.builtin.llama.speculation import ATTENTION_TILE, Acceptance, PromptLookup, StepCost
 from modelport.builtin.llama.step import DRAFT_BUDGET, EngineStats, Stepper
 from modelport.errors import InvalidRequestError, RateLimitError
 

@@ -116,7 +116,7 @@ CEILING = 0.995
 
 def match_prior(match: int) -> float:
     """The chance a draft token is accepted, from the length of the match it was found by alone."""
-    return 1 - 0.5 ** (match / MATCH_HALF)
+    return 1.0 - float(0.5 ** (match / MATCH_HALF))
 
 
 @dataclass
