@@ -14,6 +14,7 @@ tries again later, as its record fades).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -204,13 +205,17 @@ def plan(
     yield the most tokens per second is kept.
     """
     contexts = contexts or {}
-    gains = sorted(
-        ((offer.rate**j, i) for i, offer in enumerate(offers) for j in range(1, offer.available + 1)),
+    # Each offer's gains fall with j: merged, the most likely first, as far as the loop goes.
+    gains = heapq.merge(
+        *(((offer.rate**j, i) for j in range(1, offer.available + 1)) for i, offer in enumerate(offers)),
         key=lambda gain: -gain[0],
     )
     lengths = [0] * len(offers)
     produced = float(base_yield)
     seconds = cost.seconds(fed, n_ubatch, contexts)
+    # What the step makes without drafts: a tile that yields fewer tokens a second, even at the least a
+    # token costs, cannot make it more.
+    floor = base_yield / seconds
     left = budget
     for gain, i in gains:
         extra = cost.per_token + contexts.get(offers[i].seq_id, 0) * cost.per_context
@@ -228,19 +233,33 @@ def plan(
         return step
 
     def rate(capped: list[int]) -> float:
-        tokens = float(base_yield)
-        for offer, length in zip(offers, capped, strict=True):
-            tokens += sum(offer.rate**j for j in range(1, length + 1))
+        tokens = float(base_yield) + sum(
+            expected(offer.rate, length) for offer, length in zip(offers, capped, strict=True)
+        )
         return tokens / cost.seconds(feeds(capped), n_ubatch, contexts)
 
     choices = [[min(length, cap) for length in lengths] for cap in sorted({0, *lengths}, reverse=True)]
-    ranked = sorted(range(len(offers)), key=lambda i: -offers[i].rate)
-    for count in range(1, len(offers) + 1):
+    ranked = sorted(
+        (
+            i
+            for i, offer in enumerate(offers)
+            if expected(offer.rate, ATTENTION_TILE) > floor * ATTENTION_TILE * cost.per_token
+        ),
+        key=lambda i: -offers[i].rate,
+    )
+    for count in range(1, len(ranked) + 1):
         for others in (lengths, [0] * len(offers)):
             tiled = _tiles([offers[i] for i in ranked[:count]], feeds, others, offers, n_ubatch)
             if sum(tiled) <= budget and sum(feeds(tiled).values()) <= n_ubatch:
                 choices.append(tiled)
     return max(choices, key=rate)
+
+
+def expected(rate: float, length: int) -> float:
+    """The tokens a draft of `length` yields, each kept with probability `rate` given the ones before it."""
+    if rate >= 1.0:
+        return float(length)
+    return rate * (1 - rate**length) / (1 - rate)
 
 
 def _tiles(
