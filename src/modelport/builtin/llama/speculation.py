@@ -15,7 +15,7 @@ tries again later, as its record fades).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 # llama.cpp's CPU flash attention computes 64 query rows of a sequence together (GGML_FA_TILE_Q) when its
@@ -206,10 +206,8 @@ def plan(
     """
     contexts = contexts or {}
     # Each offer's gains fall with j: merged, the most likely first, as far as the loop goes.
-    gains = heapq.merge(
-        *(((offer.rate**j, i) for j in range(1, offer.available + 1)) for i, offer in enumerate(offers)),
-        key=lambda gain: -gain[0],
-    )
+    falling = [_gains(offer.rate, offer.available, i) for i, offer in enumerate(offers)]
+    gains = heapq.merge(*falling, key=lambda gain: -gain[0])
     lengths = [0] * len(offers)
     produced = float(base_yield)
     seconds = cost.seconds(fed, n_ubatch, contexts)
@@ -253,6 +251,12 @@ def plan(
             if sum(tiled) <= budget and sum(feeds(tiled).values()) <= n_ubatch:
                 choices.append(tiled)
     return max(choices, key=rate)
+
+
+def _gains(rate: float, available: int, index: int) -> Iterator[tuple[float, int]]:
+    """What each of an offer's draft tokens yields, falling: (rate**j, the offer's index)."""
+    for j in range(1, available + 1):
+        yield rate**j, index
 
 
 def expected(rate: float, length: int) -> float:
