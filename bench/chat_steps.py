@@ -50,14 +50,17 @@ def record(engine: LlamaEngine, steps: list[Step]) -> None:
 
     def timed(active: list[Slot]) -> None:
         reads_prompt = any(slot.prefilling for slot in active)
-        context = sum(len(slot.cached) for slot in active)
+        contexts = {slot.seq_id: len(slot.cached) for slot in active}
         drafted, accepted = engine.stats.draft_tokens, engine.stats.accepted_tokens
         started = time.perf_counter()
         iterate(active)
         seconds = time.perf_counter() - started
         if active:
             fed = int(engine.batch.n_tokens)
-            planned = cost.per_step + cost.per_token * fed + cost.per_context * context
+            counts: dict[int, int] = defaultdict(int)
+            for i in range(fed):
+                counts[engine.batch.seq_id[i][0]] += 1
+            planned = cost.seconds(counts, engine.n_batch, contexts)
             steps.append(
                 Step(
                     seconds,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from modelport.builtin.llama import default_model_path
+from modelport.builtin.llama import default_model_path, step
 from modelport.builtin.llama.engine import Event, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
-from modelport.builtin.llama.speculation import Acceptance, PromptLookup
+from modelport.builtin.llama.speculation import ATTENTION_TILE, Acceptance, Offer, PromptLookup
 
 # About 150 tokens given back: long enough for drafts to carry most of the answer, short enough that the
 # module runs in seconds. The model (0.5B) gives it back unchanged, whatever the edit asked.
@@ -99,6 +99,23 @@ async def test_greedy_output_is_token_for_token_the_same_and_drafts_are_accepted
     assert speculative == expected
     # The model copies the function: most of its tokens came from drafts it accepted.
     assert accepted >= len(expected) // 2, (accepted, engine.stats.draft_tokens - drafted, len(expected))
+
+
+@pytest.mark.anyio
+async def test_greedy_output_is_the_same_verifying_a_whole_attention_tile_at_once(
+    engine: LlamaEngine,
+    without_speculation: Callable[[SamplingParams], Awaitable[list[bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whatever the planner would choose: every step verifies as many drafts as make a tile (llama.cpp then
+    # attends to the cache 64 queries at once, another path of its computation than fewer take).
+    def tiles(offers: list[Offer], **_: object) -> list[int]:
+        return [min(offer.available, ATTENTION_TILE - 1) for offer in offers]
+
+    monkeypatch.setattr(step, "plan", tiles)
+    expected = await without_speculation(WHOLE)
+    assert await tokens_of(engine, EDIT, WHOLE) == expected
+    assert engine.stats.longest_draft == ATTENTION_TILE - 1
 
 
 @pytest.mark.anyio

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 import llama_cpp
 
 from modelport.builtin.llama.slots import Slot
-from modelport.builtin.llama.speculation import StepCost
+from modelport.builtin.llama.speculation import ATTENTION_TILE, StepCost
 
-# llama.cpp's CPU flash attention computes 64 query rows of a sequence together (GGML_FA_TILE_Q) when its
-# ubatch holds at least that many tokens of the sequence, and one row at a time when fewer: beside three
-# generating sequences, at 2,000 cached tokens, a prompt token costs 19.5 ms in a chunk of 64 (63 in its own
-# ubatch) and 12.0 ms in a chunk of 65 (bench/prefill_cost.py).
-ATTENTION_TILE = 64
+# llama.cpp's CPU flash attention computes a sequence's queries in tiles of ATTENTION_TILE when its ubatch
+# holds that many of its tokens, and one row at a time when fewer: beside three generating sequences, at
+# 2,000 cached tokens, a prompt token costs 19.5 ms in a chunk of 64 (63 in its own ubatch) and 12.0 ms in a
+# chunk of 65 (bench/prefill_cost.py).
 # And it splits the rows of an attention (a query token for each head) among its threads in this many
 # parts per thread; a tile cut by a part's end is computed twice, once in each part.
 ATTENTION_PARTS_PER_THREAD = 4
@@ -102,9 +101,11 @@ class PromptChunks:
 
     def step_seconds(self, generating: list[Feed]) -> float:
         """The seconds of prompt a step carries beside the generating sequences' feeds."""
-        tokens = sum(len(feed.tokens) for feed in generating)
-        context = sum(feed.start for feed in generating)
-        others = self.decode.per_step + tokens * self.decode.per_token + context * self.decode.per_context
+        decode = self.decode
+        # Each of the generating sequences' tokens attends to its cache one query at a time.
+        others = decode.per_step + sum(
+            len(feed.tokens) * (decode.per_token + feed.start * decode.per_context) for feed in generating
+        )
         return others / self.overhead
 
     def size(self, seconds: float, position: int, pending: int, shared: int, *, first: bool) -> int:

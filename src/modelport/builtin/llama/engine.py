@@ -38,11 +38,11 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
-from modelport.builtin.llama.batching import ATTENTION_TILE, PromptChunks, PromptCost, attention_unit, fill_batch
+from modelport.builtin.llama.batching import PromptChunks, PromptCost, attention_unit, fill_batch
 from modelport.builtin.llama.generation import CANCELLED, Event, Generation, TokenLogprob, deliver
 from modelport.builtin.llama.sampling import SamplingParams, StopMatcher, build_sampler, seed_generator
 from modelport.builtin.llama.slots import Slot, common_prefix, preference
-from modelport.builtin.llama.speculation import MAX_DRAFT, Acceptance, PromptLookup, StepCost
+from modelport.builtin.llama.speculation import ATTENTION_TILE, Acceptance, PromptLookup, StepCost
 from modelport.builtin.llama.step import DRAFT_BUDGET, EngineStats, Stepper
 from modelport.errors import InvalidRequestError, RateLimitError
 
@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 # The bounds of a decode step's fixed cost (reading the weights), counted in tokens of batch work: the
 # 0.5B model on two quiet cores shows about 0.9 (13 ms a step, 14 ms a token with logits).
 STEP_TO_TOKEN = (0.5, 8.0)
+# The tokens of the step warm-up times for what a token with logits costs.
+WARM_UP_DRAFT = 16
 # The cache length at which warm-up times a step, for what each cached token adds to it (the 0.5B model on
 # two cores: about 0.014 ms, so a step at 1,000 tokens costs twice one at none).
 CONTEXT_PROBE = 512
@@ -214,7 +216,7 @@ class LlamaEngine:
         and time the later ones, for the cost of a step that speculation and prompt chunks plan with."""
         tokens = self.tokenize("def warm_up(self) -> None:\n    return self.model(tokens=[1, 2, 3])\n", special=False)
         one, many = [], []
-        draft = MAX_DRAFT // 2
+        draft = WARM_UP_DRAFT
         for _ in range(3):
             self._timed([(0, tokens, 0, 1)])
             position = len(tokens)
@@ -233,10 +235,13 @@ class LlamaEngine:
         per_step = max(min(one) - per_token, 1e-4)
         low, high = STEP_TO_TOKEN
         cost = StepCost(per_step=min(max(per_step, low * per_token), high * per_token), per_token=per_token)
+        prompt = self._prompt_cost(tokens)
         if self.speculation:
-            cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)))
+            # In a tile, attending to the cache costs what it costs a prompt's tokens, which are read in tiles.
+            tiled = prompt.per_token * prompt.growth
+            cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)), tiled)
         unit = attention_unit(llama_cpp.llama_model_n_head(self.model.model), self.n_threads, self.n_batch)
-        chunks = PromptChunks(self._prompt_cost(tokens), cost, unit=unit)
+        chunks = PromptChunks(prompt, cost, unit=unit)
         logger.debug("decode step %s, prompt %s, chunks of %d tokens", cost, chunks.prompt, unit)
         return cost, chunks
 
@@ -472,6 +477,7 @@ class LlamaEngine:
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.stops = StopMatcher(generation.params.stop)
         slot.completion_tokens = 0
+        slot.prompt_tokens = len(prompt)
         slot.lookup = PromptLookup(prompt) if self.speculation else None
         slot.acceptance = Acceptance()
 

@@ -14,11 +14,19 @@ tries again later, as its record fades).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-# Longest draft for one sequence in one step.
-MAX_DRAFT = 32
+# llama.cpp's CPU flash attention computes 64 query rows of a sequence together (GGML_FA_TILE_Q) when its
+# ubatch holds at least that many tokens of the sequence, and one row at a time when fewer. One row at a
+# time, a token attending to 1,000 cached tokens costs half again what it does in a tile (the 0.5B model on
+# two cores: 20 ms against 11-13 ms a verified token, bench/draft_cost.py), so a sequence copying its prompt
+# verifies a whole tile of drafts at once.
+ATTENTION_TILE = 64
+# Longest draft for one sequence in one step: a tile, and the tokens llama.cpp may decode in ubatches it
+# shares with the other sequences before the sequence's own ubatch.
+MAX_DRAFT = 2 * ATTENTION_TILE
 # The n-gram keys a draft is looked up by: the longer key first, for it finds the aligned place in code
 # whose short n-grams ("\n    ", "):") occur everywhere.
 KEYS = (4, 2)
@@ -89,7 +97,9 @@ def _matched(tokens: list[int], place: int, end: int, size: int) -> int:
 
 
 # The chance that a draft token is accepted, before the sequence has a record: a match of MATCH_HALF tokens
-# gives even odds, longer ones more (a copy that has gone on for a while tends to go on).
+# gives even odds, and each MATCH_HALF more halves the odds against (a copy that has gone on for a while
+# tends to go on: a 32-token match is a copy in progress, and at four sequences only drafts believed 98%
+# likely pay, see `plan`).
 MATCH_HALF = 6.0
 # How many draft tokens of evidence that prior counts as, against the sequence's own record.
 PRIOR_WEIGHT = 2.0
@@ -99,14 +109,15 @@ DECAY = 0.8
 # that stopped drafting tries again after a while: the text it copies may have changed.
 RECOVERY = 0.97
 # The highest rate believed: even a long run of accepted drafts does not make the next one certain. A copy
-# in progress is accepted nearly always (99% of the drafts of four code edits at once), and on a CPU only
-# long drafts pay: a step of one sequence at 1,000 cached tokens drafts 7 tokens with 0.95, 11 with 0.98.
-CEILING = 0.99
+# in progress is accepted nearly always (99-100% of the drafts of four code edits at once), and on a CPU
+# only long drafts pay: four sequences at 1,000 cached tokens verify a tile each when they are believed
+# 98% likely, and 0.995 expects 55 tokens of a tile's 64.
+CEILING = 0.995
 
 
 def match_prior(match: int) -> float:
     """The chance a draft token is accepted, from the length of the match it was found by alone."""
-    return match / (match + MATCH_HALF)
+    return 1.0 - float(0.5 ** (match / MATCH_HALF))
 
 
 @dataclass
@@ -136,13 +147,27 @@ class Acceptance:
 @dataclass(frozen=True)
 class StepCost:
     """What decoding costs on this machine, in seconds: a part paid for each ubatch llama.cpp computes
-    (reading the weights), a part per token whose logits are computed, and a part per cached token of each
-    sequence in the step (attending to its cache: one query or several cost about the same, so a long
-    conversation makes each step dearer and drafts, which share it, worth more)."""
+    (reading the weights), a part per token whose logits are computed, and a part per token for each token
+    cached before it in its sequence (attending to it): `per_context` when the ubatch holds fewer than
+    ATTENTION_TILE tokens of the sequence, computed one query at a time, and `per_context_tiled` when it
+    holds a tile or more."""
 
     per_step: float
     per_token: float
     per_context: float = 0.0
+    per_context_tiled: float = 0.0
+
+    def seconds(self, fed: dict[int, int], n_ubatch: int, contexts: dict[int, int] | None = None) -> float:
+        """What a step costs that feeds each sequence `fed[seq_id]` tokens, all with logits, after the
+        `contexts[seq_id]` tokens it holds (none where not given)."""
+        contexts = contexts or {}
+        total = 0.0
+        for rows in split(fed, n_ubatch):
+            total += self.per_step
+            for seq_id, count in rows.items():
+                attention = self.per_context_tiled if count >= ATTENTION_TILE else self.per_context
+                total += count * (self.per_token + contexts.get(seq_id, 0) * attention)
+        return total
 
 
 @dataclass(frozen=True)
@@ -162,55 +187,125 @@ def plan(
     cost: StepCost,
     budget: int,
     n_ubatch: int,
-    context: int = 0,
+    contexts: dict[int, int] | None = None,
 ) -> list[int]:
     """How many draft tokens each offering sequence verifies in a step.
 
     `fed` holds the tokens each sequence feeds the step without drafts (one for a generating sequence, a
-    chunk for a prompt); they yield `base_yield` tokens; `context` is the tokens the fed sequences hold in
-    their caches. A sequence's j-th draft token yields one more with
-    probability rate**j. Draft tokens are added, most likely first, while each one's expected yield per
-    second of extra step time beats the step's tokens per second so far; at most `budget` of them in all.
+    chunk for a prompt); they yield `base_yield` tokens; `contexts` holds the tokens each sequence has
+    cached. A sequence's j-th draft token yields one more with probability rate**j. Draft tokens are
+    added, most likely first, while each one's expected yield per second of extra step time (verified one
+    query at a time) beats the step's tokens per second so far; at most `budget` of them in all.
 
     Then the split: each sequence has its own cache, so llama.cpp computes a batch in ubatches that take
     the same number of tokens from a run of consecutive sequences, and sequences fed different numbers of
     tokens need several ubatches, each paying for reading the weights again. Capping every draft at a common
-    length makes the lengths equal; the cap (or none) that yields the most tokens per second is kept.
+    length makes the lengths equal. And the tile: the sequences most likely to accept may verify a whole
+    attention tile each, which makes every one of their tokens cheaper. Of these choices the one expected to
+    yield the most tokens per second is kept.
     """
-    gains = sorted(
-        ((offer.rate**j, i) for i, offer in enumerate(offers) for j in range(1, offer.available + 1)),
-        key=lambda gain: -gain[0],
-    )
+    contexts = contexts or {}
+    # Each offer's gains fall with j: merged, the most likely first, as far as the loop goes.
+    falling = [_gains(offer.rate, offer.available, i) for i, offer in enumerate(offers)]
+    gains = heapq.merge(*falling, key=lambda gain: -gain[0])
     lengths = [0] * len(offers)
     produced = float(base_yield)
-    attention = cost.per_context * context
-    seconds = cost.per_step * ubatches(fed, n_ubatch) + cost.per_token * sum(fed.values()) + attention
+    seconds = cost.seconds(fed, n_ubatch, contexts)
+    # What the step makes without drafts: a tile that yields fewer tokens a second, even at the least a
+    # token costs, cannot make it more.
+    floor = base_yield / seconds
+    left = budget
     for gain, i in gains:
-        if budget <= 0 or gain * seconds <= cost.per_token * produced:
+        extra = cost.per_token + contexts.get(offers[i].seq_id, 0) * cost.per_context
+        if left <= 0 or gain * seconds <= extra * produced:
             break
         lengths[i] += 1
         produced += gain
-        seconds += cost.per_token
-        budget -= 1
+        seconds += extra
+        left -= 1
+
+    def feeds(capped: list[int]) -> dict[int, int]:
+        step = dict(fed)
+        for offer, length in zip(offers, capped, strict=True):
+            step[offer.seq_id] = step.get(offer.seq_id, 0) + length
+        return step
 
     def rate(capped: list[int]) -> float:
-        feeds = dict(fed)
-        tokens = float(base_yield)
-        for offer, length in zip(offers, capped, strict=True):
-            feeds[offer.seq_id] = feeds.get(offer.seq_id, 0) + length
-            tokens += sum(offer.rate**j for j in range(1, length + 1))
-        return tokens / (cost.per_step * ubatches(feeds, n_ubatch) + cost.per_token * sum(feeds.values()) + attention)
+        tokens = float(base_yield) + sum(
+            expected(offer.rate, length) for offer, length in zip(offers, capped, strict=True)
+        )
+        return tokens / cost.seconds(feeds(capped), n_ubatch, contexts)
 
     choices = [[min(length, cap) for length in lengths] for cap in sorted({0, *lengths}, reverse=True)]
+    ranked = sorted(
+        (
+            i
+            for i, offer in enumerate(offers)
+            if expected(offer.rate, ATTENTION_TILE) > floor * ATTENTION_TILE * cost.per_token
+        ),
+        key=lambda i: -offers[i].rate,
+    )
+    for count in range(1, len(ranked) + 1):
+        for others in (lengths, [0] * len(offers)):
+            tiled = _tiles([offers[i] for i in ranked[:count]], feeds, others, offers, n_ubatch)
+            if sum(tiled) <= budget and sum(feeds(tiled).values()) <= n_ubatch:
+                choices.append(tiled)
     return max(choices, key=rate)
 
 
-def ubatches(fed: dict[int, int], n_ubatch: int) -> int:
-    """How many ubatches llama.cpp (with a cache per sequence) computes a batch in, for the tokens each
-    sequence feeds it, sequences in id order: each ubatch takes the same number of tokens from each sequence
-    of a run of consecutive ids that starts at the first sequence with tokens left."""
+def _gains(rate: float, available: int, index: int) -> Iterator[tuple[float, int]]:
+    """What each of an offer's draft tokens yields, falling: (rate**j, the offer's index)."""
+    for j in range(1, available + 1):
+        yield rate**j, index
+
+
+def expected(rate: float, length: int) -> float:
+    """The tokens a draft of `length` yields, each kept with probability `rate` given the ones before it."""
+    if rate >= 1.0:
+        return float(length)
+    return rate * (1 - rate**length) / (1 - rate)
+
+
+def _tiles(
+    tiled: list[Offer],
+    feeds: Callable[[list[int]], dict[int, int]],
+    others: list[int],
+    offers: Sequence[Offer],
+    n_ubatch: int,
+) -> list[int]:
+    """Draft lengths that give each of the `tiled` offers a whole attention tile in one ubatch (as far as its
+    drafts go), the other offers keeping their lengths in `others`."""
+    lengths = list(others)
+    index = {offer.seq_id: i for i, offer in enumerate(offers)}
+    for offer in tiled:
+        lengths[index[offer.seq_id]] = 0
+    for offer in tiled:
+        lengths[index[offer.seq_id]] = min(offer.available, max(0, ATTENTION_TILE - feeds(lengths)[offer.seq_id]))
+    # Tokens decoded in ubatches shared with shorter sequences are not in the tile: add as many.
+    for _ in range(len(offers)):
+        rows: dict[int, int] = {}
+        for ubatch in split(feeds(lengths), n_ubatch):
+            for seq_id, count in ubatch.items():
+                rows[seq_id] = max(rows.get(seq_id, 0), count)
+        short = [offer for offer in tiled if rows.get(offer.seq_id, 0) < ATTENTION_TILE]
+        grown = False
+        for offer in short:
+            i = index[offer.seq_id]
+            longer = min(offer.available, lengths[i] + ATTENTION_TILE - rows.get(offer.seq_id, 0))
+            grown |= longer > lengths[i]
+            lengths[i] = longer
+        if not grown:
+            break
+    return lengths
+
+
+def split(fed: dict[int, int], n_ubatch: int) -> list[dict[int, int]]:
+    """The ubatches llama.cpp (with a cache per sequence) computes a batch in, as the tokens each takes from
+    each sequence, for the tokens each sequence feeds it, sequences in id order: each ubatch takes the same
+    number of tokens from each sequence of a run of consecutive ids that starts at the first sequence with
+    tokens left."""
     left = {seq_id: n for seq_id, n in sorted(fed.items()) if n > 0}
-    count = 0
+    result: list[dict[int, int]] = []
     while left:
         run: list[int] = []
         for seq_id in left:
@@ -218,9 +313,16 @@ def ubatches(fed: dict[int, int], n_ubatch: int) -> int:
                 break
             run.append(seq_id)
         rows = max(1, min(min(left[seq_id] for seq_id in run), n_ubatch // len(run)))
+        ubatch = {}
         for seq_id in run:
+            ubatch[seq_id] = min(rows, left[seq_id])
             left[seq_id] -= rows
             if left[seq_id] <= 0:
                 del left[seq_id]
-        count += 1
-    return count
+        result.append(ubatch)
+    return result
+
+
+def ubatches(fed: dict[int, int], n_ubatch: int) -> int:
+    """How many ubatches llama.cpp computes a batch in (see `split`)."""
+    return len(split(fed, n_ubatch))

@@ -12,11 +12,12 @@ from modelport.builtin.llama.batching import Feed, PromptChunks, fill_batch, pla
 from modelport.builtin.llama.generation import Event, Generation, TokenLogprob
 from modelport.builtin.llama.sampling import LogitSampler, token_logprobs
 from modelport.builtin.llama.slots import Slot
-from modelport.builtin.llama.speculation import MAX_DRAFT, Offer, StepCost, plan
+from modelport.builtin.llama.speculation import ATTENTION_TILE, MAX_DRAFT, Offer, StepCost, plan
 
 # Most draft tokens verified in one step, over all sequences: they all need logits, which llama.cpp
-# reserves room for up front.
-DRAFT_BUDGET = 48
+# reserves room for up front (4 bytes a vocabulary entry: 0.6 MB a token for the 0.5B model). Four
+# sequences may verify a whole attention tile each.
+DRAFT_BUDGET = 4 * ATTENTION_TILE
 
 
 @dataclass
@@ -29,6 +30,8 @@ class EngineStats:
     requests: int = 0
     draft_tokens: int = 0
     accepted_tokens: int = 0
+    # The most draft tokens one sequence verified in one step.
+    longest_draft: int = 0
 
 
 class Stepper:
@@ -116,7 +119,7 @@ class Stepper:
             cost=self.cost,
             budget=DRAFT_BUDGET,
             n_ubatch=self.n_batch,
-            context=sum(len(slot.cached) for slot in active),
+            contexts={slot.seq_id: len(slot.cached) for slot in active},
         )
         drafts = {}
         for (slot, draft, _), length in zip(offered, lengths, strict=True):
@@ -151,6 +154,7 @@ class Stepper:
             # A draft token was compared unless the request ended before it.
             slot.acceptance.record(kept, kept + (ending is None and kept < len(drafts)))
             self.stats.draft_tokens += len(drafts)
+            self.stats.longest_draft = max(self.stats.longest_draft, len(drafts))
             self.stats.accepted_tokens += kept
         if ending is not None:
             reason, stop = ending

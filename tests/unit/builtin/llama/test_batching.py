@@ -10,7 +10,6 @@ import pytest
 
 from modelport.builtin.llama.batching import (
     ATTENTION_PARTS_PER_THREAD,
-    ATTENTION_TILE,
     PREFILL_OVERHEAD,
     Feed,
     PromptChunks,
@@ -22,7 +21,7 @@ from modelport.builtin.llama.batching import (
 from modelport.builtin.llama.generation import Generation
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.builtin.llama.slots import Slot
-from modelport.builtin.llama.speculation import StepCost
+from modelport.builtin.llama.speculation import ATTENTION_TILE, StepCost
 
 N_BATCH = 512
 # 4 ms a prompt token, 20% more at 2,000 cached tokens; a decode step of 20 ms and 15 ms a token. Two

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from modelport.builtin.llama import step
-from modelport.builtin.llama.batching import ATTENTION_TILE, PromptChunks, PromptCost
+from modelport.builtin.llama.batching import PromptChunks, PromptCost
 from modelport.builtin.llama.engine import Event, Generation, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.builtin.llama.slots import Slot
-from modelport.builtin.llama.speculation import StepCost
+from modelport.builtin.llama.speculation import ATTENTION_TILE, StepCost
 
 N_VOCAB = 32
 N_BATCH = 128

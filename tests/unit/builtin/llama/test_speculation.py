@@ -8,12 +8,14 @@ import pytest
 
 from modelport.builtin.llama.engine import LlamaEngine
 from modelport.builtin.llama.speculation import (
+    ATTENTION_TILE,
     Acceptance,
     Offer,
     PromptLookup,
     StepCost,
     match_prior,
     plan,
+    split,
     ubatches,
 )
 
@@ -110,11 +112,10 @@ def generating(n: int) -> dict[int, int]:
 
 
 def test_plan_gives_long_drafts_to_sequences_that_accept_and_none_where_they_do_not_pay() -> None:
-    # All equally long or none: any other mix splits the step (see the next test), so the poor sequence
-    # gets none by itself here, and the fair one a shorter draft.
     lengths = plan(offers(0.95, 0.6, 0.05), fed=generating(3), base_yield=3, cost=COST, budget=48, n_ubatch=512)
     good, fair, poor = lengths
-    assert good >= fair > 0
+    assert good >= fair
+    assert good > 0
     assert poor == 0
     assert plan(offers(0.1), fed=generating(1), base_yield=1, cost=COST, budget=48, n_ubatch=512) == [0]
 
@@ -126,12 +127,65 @@ def test_plan_drafts_less_where_the_step_already_yields_more_tokens() -> None:
     assert alone > among
 
 
-def test_plan_drafts_more_where_a_long_cache_makes_each_step_dear() -> None:
-    # The project's two cores: a step costs less than a token, and 0.014 ms more for each cached token.
-    cost = StepCost(per_step=0.0097, per_token=0.0141, per_context=1.4e-5)
-    short = plan(offers(0.95), fed=generating(1), base_yield=1, cost=cost, budget=48, n_ubatch=512, context=50)[0]
-    long = plan(offers(0.95), fed=generating(1), base_yield=1, cost=cost, budget=48, n_ubatch=512, context=1500)[0]
-    assert 0 < short < long
+# The project's two cores (bench/draft_cost.py): a step costs less than a token with logits, and each
+# cached token adds 7.3 us to a token that attends to it one query at a time, 2.5 us in a tile.
+CPU = StepCost(per_step=0.011, per_token=0.0116, per_context=7.3e-6, per_context_tiled=2.5e-6)
+
+
+def test_a_step_costs_each_token_its_attention_one_query_at_a_time_or_in_a_tile() -> None:
+    contexts = {0: 1000, 1: 1000}
+    one = CPU.seconds({0: 1}, 512, contexts)
+    assert one == pytest.approx(0.011 + 0.0116 + 1000 * 7.3e-6)
+    # A tile of 64 costs less than 63 tokens verified one query at a time.
+    assert CPU.seconds({0: 64}, 512, contexts) < CPU.seconds({0: 63}, 512, contexts)
+    # Two sequences of 64: one ubatch, each a tile; 64 and 1: the 64 are split 1 + 63, none in a tile.
+    assert CPU.seconds({0: 64, 1: 64}, 512, contexts) == pytest.approx(0.011 + 128 * (0.0116 + 1000 * 2.5e-6))
+    assert CPU.seconds({0: 64, 1: 1}, 512, contexts) == pytest.approx(2 * 0.011 + 65 * (0.0116 + 1000 * 7.3e-6))
+
+
+def test_a_sequence_that_copies_verifies_a_whole_attention_tile() -> None:
+    copying = plan(
+        offers(0.99, available=128), fed=generating(1), base_yield=1, cost=CPU, budget=256, n_ubatch=512,
+        contexts={0: 1000},
+    )  # fmt: skip
+    assert copying == [ATTENTION_TILE - 1]
+    # One whose drafts often fail drafts a few, verified one query at a time.
+    guessing = plan(
+        offers(0.8, available=128), fed=generating(1), base_yield=1, cost=CPU, budget=256, n_ubatch=512,
+        contexts={0: 1000},
+    )  # fmt: skip
+    assert 0 < guessing[0] < ATTENTION_TILE // 2
+
+
+def test_four_copying_sequences_verify_a_tile_each_in_one_ubatch() -> None:
+    contexts = dict.fromkeys(range(4), 1200)
+    lengths = plan(
+        offers(*[0.99] * 4, available=128), fed=generating(4), base_yield=4, cost=CPU, budget=256, n_ubatch=512,
+        contexts=contexts,
+    )  # fmt: skip
+    assert lengths == [ATTENTION_TILE - 1] * 4
+    assert split({i: 1 + n for i, n in enumerate(lengths)}, 512) == [dict.fromkeys(range(4), ATTENTION_TILE)]
+
+
+def test_a_tile_beside_a_sequence_that_does_not_draft_holds_its_shared_token_too() -> None:
+    # Sequence 1 guesses badly and feeds its token alone; llama.cpp decodes one token of each sequence
+    # together first, so sequence 0 needs 64 more for its own ubatch to hold a tile.
+    rates = [Offer(0, 128, 0.99), Offer(1, 128, 0.05)]
+    lengths = plan(
+        rates, fed=generating(2), base_yield=2, cost=CPU, budget=256, n_ubatch=512, contexts={0: 1000, 1: 1000}
+    )
+    assert lengths == [ATTENTION_TILE, 0]
+    assert split({0: 1 + lengths[0], 1: 1}, 512) == [{0: 1, 1: 1}, {0: ATTENTION_TILE}]
+
+
+def test_no_tile_where_the_drafts_run_out_or_the_budget_does() -> None:
+    short = plan(
+        offers(0.99, available=20), fed=generating(1), base_yield=1, cost=CPU, budget=256, n_ubatch=512,
+        contexts={0: 1000},
+    )  # fmt: skip
+    assert 0 < short[0] <= 20
+    assert sum(plan(offers(*[0.99] * 4, available=128), fed=generating(4), base_yield=4, cost=CPU, budget=48,
+                    n_ubatch=512, contexts=dict.fromkeys(range(4), 1000))) <= 48  # fmt: skip
 
 
 def test_plan_evens_out_draft_lengths_rather_than_split_the_step() -> None:
