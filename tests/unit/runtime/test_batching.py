@@ -272,7 +272,9 @@ async def test_while_a_batch_computes_the_next_gathers_past_the_window() -> None
     # takes them all rather than running a window after the first of them with a part.
     model = FakeModel()
     model.gate = asyncio.Event()
-    window = 0.01
+    # Long enough that the ten windows the batch may gather stay far ahead of two windows of arrivals even
+    # when the machine stalls this process (at 10 ms a loaded CI run once started the batch early).
+    window = 0.05
     batcher = Batcher(model, max_batch_size=1_000_000, window=window, concurrency=2)
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(GUARD):

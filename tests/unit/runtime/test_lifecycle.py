@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
+import mmap
 import threading
 from typing import Annotated
 
@@ -29,7 +29,7 @@ class Embedder:
         self.fail = fail
         self.gate = gate
         self.allocate = allocate
-        self.memory: bytes | None = None
+        self.memory: mmap.mmap | None = None
 
     def load(self) -> None:
         self.loads += 1
@@ -38,11 +38,17 @@ class Embedder:
         if self.fail:
             self.fail -= 1
             raise OSError("weights.bin is truncated")
-        # Written byte by byte, so the pages are resident and the load's measurement sees them.
-        self.memory = b"\x01" * self.allocate
+        # Fresh pages of an anonymous map, each written so it is resident: a plain allocation may reuse heap
+        # pages earlier tests freed, which are resident already, and the load would measure no growth (it
+        # did in CI, in the whole suite).
+        self.memory = mmap.mmap(-1, max(self.allocate, 1))
+        for offset in range(0, self.allocate, mmap.PAGESIZE):
+            self.memory[offset] = 1
 
     def unload(self) -> None:
         self.unloads += 1
+        if self.memory is not None:
+            self.memory.close()
         self.memory = None
 
     def __call__(self, texts: list[str]) -> Annotated[np.ndarray, Parameter.Embedding()]:
@@ -231,14 +237,7 @@ async def test_a_model_larger_than_the_budget_is_refused_without_unloading_other
 async def test_a_load_measures_what_the_model_takes() -> None:
     model = Embedder(allocate=60 * MB)
     registry = registry_of(("a", model, LoadPolicy(at_start=False, estimated_bytes=1 * MB)))
-    # The growth is the whole process's: the earlier tests' garbage, collected during the load, would give
-    # memory back meanwhile and hide the load's (it did once in CI, measuring nothing).
-    gc.collect()
-    gc.disable()
-    try:
-        await use(registry, "a")
-    finally:
-        gc.enable()
+    await use(registry, "a")
     # Resident memory grew by about what the load allocated: the estimate is corrected upwards.
     assert registry.model("a").memory_bytes >= 50 * MB
     await registry.stop()
