@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 import llama_cpp
+from local_engine import engine_on_this_thread
 
-from modelport.builtin.llama import default_model_path
 from modelport.builtin.llama import engine as engine_module
-from modelport.builtin.llama.engine import LlamaEngine
-from modelport.config import Settings
 
 
 def main() -> None:
@@ -46,11 +43,7 @@ def main() -> None:
 
     # Room for the logits of every token of a batch, so any length can be verified.
     setattr(engine_module, "DRAFT_BUDGET", 512)  # noqa: B010 (the engine reads it from its own module)
-    engine = LlamaEngine(str(default_model_path(Settings().cache_dir)), n_parallel=8, n_ctx_per_sequence=4096)
-    # Load on this thread, which makes every decode below: llama.cpp's threads are bound to its caller.
-    engine._thread = threading.current_thread()
-    engine._load()
-    try:
+    with engine_on_this_thread() as engine:
         with open(engine_module.__file__) as file:
             source = file.read()
         tokens = engine.tokenize(source * 3, special=False)
@@ -81,8 +74,6 @@ def main() -> None:
                     print(header)
                 print(f"{sequences:>5}{context:>8}" + "".join(cells), flush=True)
         print(f"load average at end: {os.getloadavg()}")
-    finally:
-        engine._close()
 
 
 if __name__ == "__main__":

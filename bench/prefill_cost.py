@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
 import time
 
 import llama_cpp
+from local_engine import engine_on_this_thread
 
-from modelport.builtin.llama import default_model_path
 from modelport.builtin.llama.engine import LlamaEngine
-from modelport.config import Settings
 
 # Cached tokens each other sequence holds when the prompt starts: a short conversation under way.
 OTHERS_CACHED = 200
@@ -122,11 +120,7 @@ def main() -> None:
     parser.add_argument("--alone", type=int, nargs="*", default=[32, 512], help="chunk sizes also read alone")
     args = parser.parse_args()
 
-    engine = LlamaEngine(str(default_model_path(Settings().cache_dir)), n_parallel=8, n_ctx_per_sequence=4096)
-    # Load on this thread, which makes every decode below: llama.cpp's threads are bound to its caller.
-    engine._thread = threading.current_thread()
-    engine._load()
-    try:
+    with engine_on_this_thread() as engine:
         records = (f"Record {i}: the crate in bay {i * 7 % 31} weighs {i * 13 % 97} kilograms." for i in range(600))
         text = " ".join(records)
         prompt = engine.tokenize(text)[: args.tokens]
@@ -144,8 +138,6 @@ def main() -> None:
             step = decode_step(engine, prompt, args.others)
             print(f"\na step decoding {args.others} sequences alone: {1000 * step:.1f} ms")
         print(f"load average at end: {os.getloadavg()}")
-    finally:
-        engine._close()
 
 
 if __name__ == "__main__":
