@@ -126,6 +126,10 @@ def running(command: list[str], port: int, ready: str, env: dict[str, str] | Non
                 raise RuntimeError(f"{command[0]} did not become ready")
             time.sleep(0.5)
         yield url
+    except BaseException:
+        # An interrupted run (Ctrl-C) has nothing worth draining: a graceful stop would wait for its open streams.
+        process.kill()
+        raise
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -192,7 +196,7 @@ def concurrent(url: str, model: str, max_tokens: int, requests: list[list[dict[s
     def one(messages: list[dict[str, str]] | None) -> None:
         outcomes.append(stream_once(url, model, max_tokens, messages))
 
-    threads = [threading.Thread(target=one, args=(messages,)) for messages in requests]
+    threads = [threading.Thread(target=one, args=(messages,), daemon=True) for messages in requests]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -278,7 +282,7 @@ def long_prefill(servers: dict[str, str], model: str, count_tokens: Callable[[st
             stop, started = threading.Event(), threading.Semaphore(0)
             others: list[Stream] = []
             threads = [
-                threading.Thread(target=_generate, args=(others, url, model, stop, started))
+                threading.Thread(target=_generate, args=(others, url, model, stop, started), daemon=True)
                 for _ in range(PREFILL_OTHERS)
             ]
             for thread in threads:
