@@ -98,15 +98,16 @@ class PromptChunks:
     overhead: float = PREFILL_OVERHEAD
     # The tokens a chunk's own ubatch holds a multiple of (`attention_unit`).
     unit: int = ATTENTION_TILE
+    # The most tokens llama.cpp computes at once (the context's n_ubatch), for pricing the others' part.
+    n_ubatch: int = 512
 
     def step_seconds(self, generating: list[Feed]) -> float:
-        """The seconds of prompt a step carries beside the generating sequences' feeds."""
-        decode = self.decode
-        # Each of the generating sequences' tokens attends to its cache one query at a time.
-        others = decode.per_step + sum(
-            len(feed.tokens) * (decode.per_token + feed.start * decode.per_context) for feed in generating
-        )
-        return others / self.overhead
+        """The seconds of prompt a step carries beside the generating sequences' feeds: their part of the
+        step, priced as speculation prices a step (`StepCost.seconds`: the ubatches llama.cpp splits them
+        in, the drafts with them and the attention path each takes), over the overhead share."""
+        fed = {feed.slot.seq_id: len(feed.tokens) for feed in generating}
+        contexts = {feed.slot.seq_id: feed.start for feed in generating}
+        return self.decode.seconds(fed, self.n_ubatch, contexts) / self.overhead
 
     def size(self, seconds: float, position: int, pending: int, shared: int, *, first: bool) -> int:
         """Tokens of a prompt at cache `position` with `pending` tokens left to read in about `seconds`:

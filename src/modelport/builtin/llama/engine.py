@@ -241,7 +241,7 @@ class LlamaEngine:
             tiled = prompt.per_token * prompt.growth
             cost = StepCost(cost.per_step, cost.per_token, self._context_cost(tokens, min(one)), tiled)
         unit = attention_unit(llama_cpp.llama_model_n_head(self.model.model), self.n_threads, self.n_batch)
-        chunks = PromptChunks(prompt, cost, unit=unit)
+        chunks = PromptChunks(prompt, cost, unit=unit, n_ubatch=self.n_batch)
         logger.debug("decode step %s, prompt %s, chunks of %d tokens", cost, chunks.prompt, unit)
         return cost, chunks
 

@@ -27,6 +27,9 @@ class EngineStats:
 
     prompt_tokens_decoded: int = 0
     prompt_tokens_reused: int = 0
+    # Prompt tokens in the cache so far: `prompt_tokens_decoded` counts a prompt's whole when it takes a
+    # slot, this its chunks as the steps read them.
+    prompt_tokens_read: int = 0
     requests: int = 0
     draft_tokens: int = 0
     accepted_tokens: int = 0
@@ -79,6 +82,8 @@ class Stepper:
             raise RuntimeError(f"llama_decode returned {status}")
         for feed in feeds:
             feed.slot.cached.extend(feed.tokens)
+            if feed.slot.prefilling:
+                self.stats.prompt_tokens_read += len(feed.tokens)
         for feed in feeds:
             slot = feed.slot
             if slot.prefilling:

@@ -108,6 +108,27 @@ def test_the_chunk_grows_with_what_the_others_tokens_cost(loop: asyncio.Abstract
     assert len(set(sizes)) == 3
 
 
+def test_the_others_part_of_a_step_is_priced_as_speculation_prices_a_step(loop: asyncio.AbstractEventLoop) -> None:
+    """The prompt a step carries follows what the generating sequences' part of it costs by the one pricing
+    of a step (`StepCost.seconds`): the ubatches llama.cpp splits their tokens in, and drafts verified a
+    whole attention tile at once paying the tiled attention, not the row-by-row one."""
+    decode = StepCost(per_step=0.020, per_token=0.015, per_context=2e-5, per_context_tiled=4e-6)
+    chunks = PromptChunks(PROMPT, decode)
+
+    def feed(seq_id: int, tokens: int) -> Feed:
+        return Feed(generating(seq_id, 7, 1000, loop), [7] * tokens, 1000, drafts=tokens - 1, outputs=tokens)
+
+    row, tiled = decode.per_token + 1000 * decode.per_context, decode.per_token + 1000 * decode.per_context_tiled
+    # Consecutive ids, a token each: one ubatch.
+    assert chunks.step_seconds([feed(0, 1), feed(1, 1)]) == pytest.approx((0.020 + 2 * row) / PREFILL_OVERHEAD)
+    # Ids apart: a ubatch each, each reading the weights.
+    assert chunks.step_seconds([feed(0, 1), feed(2, 1)]) == pytest.approx((0.040 + 2 * row) / PREFILL_OVERHEAD)
+    # A tile of drafts alone in its ubatch attends 64 queries at once.
+    tile = chunks.step_seconds([feed(0, ATTENTION_TILE)])
+    assert tile == pytest.approx((0.020 + ATTENTION_TILE * tiled) / PREFILL_OVERHEAD)
+    assert tile < (0.020 + ATTENTION_TILE * row) / PREFILL_OVERHEAD
+
+
 def test_a_prompt_gets_at_least_one_tile_and_a_short_one_is_read_whole(loop: asyncio.AbstractEventLoop) -> None:
     cheap = PromptChunks(PROMPT, StepCost(per_step=0.0001, per_token=0.0001))
     long, short = prompting(1, 3000, loop), prompting(1, 60, loop)
