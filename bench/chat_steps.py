@@ -96,8 +96,12 @@ def summary(name: str, steps: list[Step]) -> str:
     return line
 
 
-async def completion_tokens(generation: Generation) -> int:
-    events = [event async for event in generation.events()]
+async def completion_tokens(generation: Generation, started: float, firsts: list[float]) -> int:
+    events = []
+    async for event in generation.events():
+        if not events:
+            firsts.append(time.perf_counter() - started)
+        events.append(event)
     return events[-1].completion_tokens
 
 
@@ -105,14 +109,17 @@ async def run(engine: LlamaEngine, batches: list[list[str]], max_tokens: int, st
     """Send each batch of prompts at once, one batch after another; print where the steps' time went."""
     steps.clear()
     params = SamplingParams(temperature=0, max_tokens=max_tokens)
-    tokens, wall = 0, 0.0
+    tokens, wall, prompt_tokens = 0, 0.0, 0
+    firsts: list[float] = []
     for prompts in batches:
         started = time.perf_counter()
         generations = [engine.submit(engine.tokenize(prompt), params) for prompt in prompts]
-        tokens += sum(await asyncio.gather(*(completion_tokens(g) for g in generations)))
+        tokens += sum(await asyncio.gather(*(completion_tokens(g, started, firsts) for g in generations)))
+        prompt_tokens += sum(len(g.prompt) - g.cached_tokens for g in generations)
         wall += time.perf_counter() - started
     streams = len(batches[0])
     print(f"\n{streams} stream(s): {tokens} tokens in {wall:.1f} s = {tokens / wall:.1f} tok/s")
+    print(f"  {prompt_tokens} prompt tokens read; first tokens at {', '.join(f'{t:.1f}' for t in sorted(firsts))} s")
     print(summary("steps that read a prompt", [s for s in steps if s.reads_prompt]))
     print(summary("steps that only generate", [s for s in steps if not s.reads_prompt]))
     by_count: dict[int, list[Step]] = defaultdict(list)

@@ -215,9 +215,16 @@ class LlamaEngine:
         """Pay for the first decodes of each shape, several times slower than the rest, before serving;
         and time the later ones, for the cost of a step that speculation and prompt chunks plan with."""
         tokens = self.tokenize("def warm_up(self) -> None:\n    return self.model(tokens=[1, 2, 3])\n", special=False)
-        one, many = [], []
+        one, many, tiles = [], [], []
         draft = WARM_UP_DRAFT
+        # A prompt's tile, read in each round beside the decodes: a chunk's size follows the ratio of the two
+        # costs, and on a shared machine a busy moment that slowed only the decodes, timed apart from the
+        # tile, would make every chunk as many times longer (four times is two attention units a step
+        # instead of one: the others would wait twice as long between tokens).
+        tile = (tokens * (ATTENTION_TILE // len(tokens) + 1))[:ATTENTION_TILE]
         for _ in range(3):
+            tiles.append(self._timed([(0, tile, 0, 1)]))
+            llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
             self._timed([(0, tokens, 0, 1)])
             position = len(tokens)
             for _ in range(3):
@@ -235,7 +242,9 @@ class LlamaEngine:
         per_step = max(min(one) - per_token, 1e-4)
         low, high = STEP_TO_TOKEN
         cost = StepCost(per_step=min(max(per_step, low * per_token), high * per_token), per_token=per_token)
-        prompt = self._prompt_cost(tokens)
+        # What a prompt token costs read in a chunk of one attention tile, the least a prompt is read in beside
+        # generating sequences (the first read of the shape pays for setting it up; the fastest counts).
+        prompt = PromptCost(per_token=max(min(tiles) / ATTENTION_TILE, 1e-5))
         if self.speculation:
             # In a tile, attending to the cache costs what it costs a prompt's tokens, which are read in tiles.
             tiled = prompt.per_token * prompt.growth
@@ -244,16 +253,6 @@ class LlamaEngine:
         chunks = PromptChunks(prompt, cost, unit=unit, n_ubatch=self.n_batch)
         logger.debug("decode step %s, prompt %s, chunks of %d tokens", cost, chunks.prompt, unit)
         return cost, chunks
-
-    def _prompt_cost(self, tokens: list[int]) -> PromptCost:
-        """What a prompt token costs read in a chunk of one attention tile, the least a prompt is read in
-        beside generating sequences (the faster of two reads: the first of a shape pays for setting it up)."""
-        tile = (tokens * (ATTENTION_TILE // len(tokens) + 1))[:ATTENTION_TILE]
-        seconds = []
-        for _ in range(2):
-            seconds.append(self._timed([(0, tile, 0, 1)]))
-            llama_cpp.llama_memory_seq_rm(self.memory, 0, -1, -1)
-        return PromptCost(per_token=max(min(seconds) / ATTENTION_TILE, 1e-5))
 
     def _context_cost(self, tokens: list[int], short: float) -> float:
         """Seconds a decode step of one token costs more for each token its sequence holds in the cache:
