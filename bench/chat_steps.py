@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from code_edits import code_edits
 
 from modelport.builtin.llama import default_model_path
-from modelport.builtin.llama.engine import Generation, LlamaEngine
+from modelport.builtin.llama.engine import Event, Generation, LlamaEngine
 from modelport.builtin.llama.sampling import SamplingParams
 from modelport.builtin.llama.slots import Slot
 from modelport.config import Settings
@@ -97,7 +97,7 @@ def summary(name: str, steps: list[Step]) -> str:
 
 
 async def completion_tokens(generation: Generation, started: float, firsts: list[float]) -> int:
-    events = []
+    events: list[Event] = []
     async for event in generation.events():
         if not events:
             firsts.append(time.perf_counter() - started)
