@@ -114,6 +114,11 @@ class Metrics:
             registry=self.collectors,
         )
         self.unloads = Counter("modelport_model_unloads", "Model unloads", ["model"], registry=self.collectors)
+        # Each request's labelled series, found once per label values: `labels()` checks and joins them anew on
+        # every call, a measurable part of a small request's cost. The label values are the server's own
+        # (model names, route paths, status codes), so these stay as few as the series themselves.
+        self._request_series: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
+        self._batch_series: dict[str, Histogram] = {}
         if registry is not None:
             self.collectors.register(_ModelStates(registry))
             registry.observe(self, self.instrument)
@@ -142,14 +147,25 @@ class Metrics:
         self.completion_tokens.labels(model).inc(tokens)
 
     def embedding_batch(self, model: str, size: int) -> None:
-        self.batch_size.labels(model).observe(size)
+        series = self._batch_series.get(model)
+        if series is None:
+            series = self._batch_series[model] = self.batch_size.labels(model)
+        series.observe(size)
 
     # The HTTP layer's reports
 
     def request_finished(self, model: str | None, endpoint: str, status: int, seconds: float) -> None:
-        shown = model or ""
-        self.requests.labels(shown, endpoint, str(status)).inc()
-        self.latency.labels(shown, endpoint).observe(seconds)
+        key = (model, endpoint, status)
+        series = self._request_series.get(key)
+        if series is None:
+            shown = model or ""
+            series = self._request_series[key] = (
+                self.requests.labels(shown, endpoint, str(status)),
+                self.latency.labels(shown, endpoint),
+            )
+        count, latency = series
+        count.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.collectors)

@@ -34,6 +34,7 @@ from modelport.server.routers import (
     playground,
     responses,
 )
+from modelport.server.routes import OnePassApp
 from modelport.server.shutdown import Drain
 from modelport.serving.embeddings import EmbeddingBatchers
 from modelport.serving.image_files import ImageFiles
@@ -63,7 +64,7 @@ def create_app(registry: Registry, settings: Settings | None = None) -> FastAPI:
             await registry.stop()
             image_files.close()
 
-    app = FastAPI(
+    app = OnePassApp(
         title="modelport",
         version=__version__,
         summary="Typed Python functions and offline built-in models, served through the OpenAI API.",

@@ -1,4 +1,5 @@
-"""After start-up, what exists is frozen out of the collector's scans; garbage made later is still collected."""
+"""After start-up, what exists is frozen out of the collector's scans, and young collections are rarer;
+garbage made later is still collected."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from modelport.runtime import Registry
-from modelport.server.collector import freeze_after_start_up
+from modelport.server.collector import YOUNG_THRESHOLD, freeze_after_start_up
 
 pytestmark = pytest.mark.anyio
 
@@ -21,8 +22,10 @@ class _Node:
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -32,6 +35,7 @@ async def test_start_up_objects_are_frozen_and_later_cycles_still_collected() ->
     try:
         await freeze_after_start_up(registry)
         assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD > 700
         later = _Node()
         gone = weakref.ref(later)
         del later
