@@ -13,18 +13,24 @@ without asking the router (`OnePassLanes`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import fastapi.routing
 from fastapi import FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Check = Callable[[Request], Awaitable[Any]]
 Handler = Callable[[Request], Awaitable[Response]]
+
+# FastAPI's routes as its router tries them, included routers' flattened (FastAPI 0.165). A private helper:
+# a FastAPI without it routes every request itself, as plain FastAPI does.
+_route_contexts: Callable[[Sequence[BaseRoute]], Iterable[Any]] | None = getattr(
+    fastapi.routing, "iter_route_contexts", None
+)
 
 
 class OnePassRoute(APIRoute):
@@ -123,7 +129,11 @@ class OnePassApp(FastAPI):
         layer: Any = stack
         while (inner := getattr(layer, "app", None)) is not None and inner is not self.router:
             layer = inner
-        if inner is self.router and getattr(self.router, "middleware_stack", None) == self.router.app:
+        if (
+            _route_contexts is not None
+            and inner is self.router
+            and getattr(self.router, "middleware_stack", None) == self.router.app
+        ):
             layer.app = OnePassLanes(self, self.router)
         return stack
 
@@ -165,7 +175,9 @@ class OnePassLanes:
 
 def _lanes(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], tuple[APIRoute, Handler]]:
     """The one-pass handler of every fixed path and method the router would give a `OnePassRoute`."""
-    contexts = list(iter_route_contexts(routes))
+    if _route_contexts is None:
+        return {}
+    contexts = list(_route_contexts(routes))
     lanes: dict[tuple[str, str], tuple[APIRoute, Handler]] = {}
     for index, context in enumerate(contexts):
         route = context.original_route
@@ -182,7 +194,7 @@ def _lanes(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], tuple[APIRoute,
     return lanes
 
 
-def _may_take(context: RouteContext, method: str, path: str) -> bool:
+def _may_take(context: Any, method: str, path: str) -> bool:
     """Whether the router might give an HTTP request for `method` and `path` to this route: a route that
     matches paths by a pattern and names its methods can be told; any other kind is assumed to."""
     pattern = getattr(context, "path_regex", None)

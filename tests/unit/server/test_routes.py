@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from modelport.errors import AuthenticationError, ModelportError
 from modelport.runtime import Registry
-from modelport.server import create_app
+from modelport.server import create_app, routes
 from modelport.server.errors import install_error_handlers
 from modelport.server.routes import OnePassApp, OnePassRoute, _lanes
 
@@ -229,3 +229,16 @@ def test_the_servers_embeddings_route_has_a_lane() -> None:
         response = client.post("/v1/embeddings", json={"model": "nothing", "input": "hi"})
         assert response.json()["error"]["code"] == "model_not_found"
         assert client.get("/v1/models").status_code == 500
+
+
+@pytest.mark.usefixtures("fastapi_solves_nothing")
+def test_without_fastapis_route_contexts_the_router_routes_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A FastAPI without the private helper the lanes are read with builds and routes as plain FastAPI.
+    monkeypatch.setattr(routes, "_route_contexts", None)
+    app = _laned_app()
+    assert _lanes(app.routes) == {}
+    calls.clear()
+    with TestClient(app) as client:
+        assert client.post("/plain", headers={"x-key": "k"}).text == "plain"
+        assert client.post("/items/first").text == "by name first"
+    assert calls == ["key", "route", "endpoint"]
