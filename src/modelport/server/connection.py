@@ -27,6 +27,19 @@ from modelport.server.asgi import send_error
 WATCH_AFTER = 0.25
 
 
+_scope_type: type[anyio.CancelScope] | None = None
+
+
+def _cancel_scope() -> anyio.CancelScope:
+    """A new `anyio.CancelScope` of the running backend's own type. `anyio.CancelScope()` looks the
+    backend up (sniffio) and initialises the scope twice on every call; this runs on every request, and
+    the watch runs on asyncio only (it takes the running asyncio loop), so the type is looked up once."""
+    global _scope_type
+    if _scope_type is None:
+        _scope_type = type(anyio.CancelScope())
+    return _scope_type()
+
+
 class ClientWatchMiddleware:
     """Cancels a request's handler when its client disconnects, and answers 408 (closing the connection)
     when the client has not sent the whole body within `body_timeout` seconds."""
@@ -75,7 +88,7 @@ class _Request:
         self._deadline = self._loop.time() + body_timeout
         # anyio's, not a plain task cancellation: a model call in a worker thread waits in a shielded scope,
         # which defers the cancellation until the call has returned.
-        self._scope = anyio.CancelScope()
+        self._scope = _cancel_scope()
         # The body's deadline while the app reads it, then the start of the watch.
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None

@@ -48,7 +48,11 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        given = ""
+        for key, value in scope["headers"]:
+            # The last one counts, as in a dict of the headers (this runs on every request: no dict built).
+            if key == b"x-request-id":
+                given = value.decode("latin-1")
         # 32 random hex digits, as uuid4().hex has, without building a UUID on every request.
         request_id = given if _CLIENT_ID.match(given) else os.urandom(16).hex()
         context = RequestContext(request_id)
@@ -58,12 +62,19 @@ class RequestMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers: list[tuple[bytes, bytes]] = []
+                content_type = b""
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"x-request-id":
+                        continue
+                    if key == b"content-type":
+                        content_type = value
+                    headers.append((key, value))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
                 response.status = message["status"]
                 response.started = True
-                response.sse = dict(headers).get(b"content-type", b"").startswith(b"text/event-stream")
+                response.sse = content_type.startswith(b"text/event-stream")
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 response.ended = True
             await send(message)
@@ -92,7 +103,8 @@ class RequestMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             status = response.status
             self.metrics.request_finished(context.model, endpoint, status, seconds)
-            if self.access_log:
+            # Checked first so a server logging at WARNING builds no record's arguments on every request.
+            if self.access_log and logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "%s %s %d %.3fs model=%s",
                     scope["method"],

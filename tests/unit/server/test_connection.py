@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from modelport.server import connection
 from modelport.server.connection import ClientWatchMiddleware
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +141,50 @@ async def test_a_handler_cancelled_for_a_client_gone_still_reads_the_disconnect(
     watch = ClientWatchMiddleware(app, body_timeout=5, watch_after=0.01)
     await asyncio.wait_for(watch(SCOPE, client.receive, client.send), 5)
     assert [m["type"] for m in messages] == ["http.disconnect"]
+
+
+async def test_a_model_call_in_a_thread_ends_before_the_cancellation_lands() -> None:
+    outcome: list[str] = []
+
+    def step() -> str:
+        time.sleep(0.3)
+        return "stepped"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            outcome.append(await anyio.to_thread.run_sync(step))
+            await asyncio.sleep(10)
+            outcome.append("finished")
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    client = Client([b"{}"], leaves_after=0.05)
+    await ClientWatchMiddleware(app, body_timeout=5, watch_after=0.01)(SCOPE, client.receive, client.send)
+    # The worker thread's call is shielded: the client's leaving cancels what comes after it, not the call.
+    assert outcome == ["stepped", "cancelled"]
+
+
+async def test_the_cancel_scope_type_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[object] = []
+    original = anyio.CancelScope
+
+    def counted(**options: Any) -> anyio.CancelScope:
+        made.append(None)
+        return original(**options)
+
+    monkeypatch.setattr(connection, "_scope_type", None)
+    monkeypatch.setattr(connection.anyio, "CancelScope", counted)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await _answer(send)
+
+    middleware = ClientWatchMiddleware(app, body_timeout=5)
+    for _ in range(3):
+        client = Client([b"{}"])
+        await middleware(SCOPE, client.receive, client.send)
+        assert [m["type"] for m in client.sent] == ["http.response.start", "http.response.body"]
+    # Once for the backend's scope type, not once a request.
+    assert len(made) == 1
