@@ -175,7 +175,7 @@ async def test_the_cancel_scope_type_is_looked_up_once(monkeypatch: pytest.Monke
         return original(**options)
 
     monkeypatch.setattr(connection, "_scope_type", None)
-    monkeypatch.setattr(connection.anyio, "CancelScope", counted)
+    monkeypatch.setattr(anyio, "CancelScope", counted)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
