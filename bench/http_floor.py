@@ -26,13 +26,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from embeddings import concurrent_rate, direct_clients_rate, sentences, server
-from served import Served, free_port
+from served import Served, free_port, serving
 
 from modelport.builtin.onnx_embeddings import MINILM_NAME, minilm
 
@@ -77,19 +76,13 @@ def bare_server(folder: Path) -> Iterator[Served]:
     command += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=folder)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{url}/", timeout=1)
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the bare app did not start")
-            time.sleep(0.2)
-        yield Served(url, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+
+    def ready() -> bool:
+        httpx.get(f"{url}/", timeout=1)  # any answer will do: the bare app has nothing to load
+        return True
+
+    with serving(process, url, ready, timeout=60, what="the bare app", interval=0.2, stop_within=30) as served:
+        yield served
 
 
 def main() -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,21 +60,40 @@ def modelport_process(
         stderr=subprocess.DEVNULL if quiet else None,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+
+    with serving(process, url, ready, timeout=timeout, what="the server") as served:
+        yield served
+
+
+@contextmanager
+def serving(
+    process: subprocess.Popen[bytes],
+    url: str,
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    stop_within: float = 60,
+) -> Iterator[Served]:
+    """Yield the server `process` answering at `url` once `ready()` holds (an HTTP error counts as not yet),
+    then stop it by its PID."""
     try:
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+            with contextlib.suppress(httpx.HTTPError):
+                if ready():
                     break
-            except httpx.HTTPError:
-                pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.5)
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(interval)
         yield Served(url, process)
     finally:
         process.terminate()
-        process.wait(timeout=60)
+        process.wait(timeout=stop_within)
 
 
 @contextmanager
