@@ -321,8 +321,3 @@ def split(fed: dict[int, int], n_ubatch: int) -> list[dict[int, int]]:
                 del left[seq_id]
         result.append(ubatch)
     return result
-
-
-def ubatches(fed: dict[int, int], n_ubatch: int) -> int:
-    """How many ubatches llama.cpp computes a batch in (see `split`)."""
-    return len(split(fed, n_ubatch))

@@ -16,7 +16,6 @@ from modelport.builtin.llama.speculation import (
     match_prior,
     plan,
     split,
-    ubatches,
 )
 
 # A step whose fixed cost is six tokens' (a model that reads its weights slower than it computes); on the
@@ -215,7 +214,7 @@ def test_plan_keeps_within_the_budget_and_the_drafts_available() -> None:
     ],
 )
 def test_ubatches_as_llama_cpp_splits_a_batch(fed: dict[int, int], expected: int) -> None:
-    assert ubatches(fed, 512) == expected
+    assert len(split(fed, 512)) == expected
 
 
 @pytest.mark.parametrize(
