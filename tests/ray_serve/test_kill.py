@@ -39,6 +39,17 @@ def _pid(outcome: Outcome) -> int:
     return int(outcome.body["choices"][0]["message"]["content"].split()[1])
 
 
+def _answer_from(pid: int, outcomes: list[Outcome], after: float) -> float:
+    """When the first answer from `pid` that arrived after `after` arrived (the load threads append them)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for outcome in list(outcomes):
+            if outcome.ended > after and outcome.status == 200 and _pid(outcome) == pid:
+                return outcome.ended
+        time.sleep(0.01)
+    raise AssertionError(f"no answer from replica {pid} within 60 s")
+
+
 def test_killed_replica_fails_only_its_requests_in_flight_and_is_replaced(
     ray_server: LiveServer, ray_deployment: Any
 ) -> None:
@@ -63,7 +74,12 @@ def test_killed_replica_fails_only_its_requests_in_flight_and_is_replaced(
     threads = [threading.Thread(target=load) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
-    time.sleep(3 * DELAY)
+    # The requests run in step (they start together and take DELAY each), so a kill at a fixed time can
+    # land between two of the victim's, when it holds none. A slot of the victim's is taken again within
+    # milliseconds of an answer from it (by a request waiting in the router, or by the answered client's
+    # next one): kill half a DELAY after one, in the middle of the next.
+    answered = _answer_from(victim, outcomes, after=time.monotonic() + 2 * DELAY)
+    time.sleep(max(0.0, answered + DELAY / 2 - time.monotonic()))
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
     time.sleep(8 * DELAY)
