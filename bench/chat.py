@@ -346,15 +346,17 @@ def spread(values: list[float]) -> str:
 def report(title: str, samples: Samples, reference_name: str) -> None:
     """A table: each server's median (and range), then modelport's ratio to the reference's."""
     names = list(samples)
+    # A column as wide as its header: "modelport, speculation off" is 26 characters.
+    width = max(26, *(len(name) + 2 for name in names))
     print(f"\n{title}\n")
-    print(f"{'metric':<36}" + "".join(f"{name:>26}" for name in names) + f"{'ratio':>8}{'paired':>8}")
+    print(f"{'metric':<36}" + "".join(f"{name:>{width}}" for name in names) + f"{'ratio':>8}{'paired':>8}")
     for metric in samples[OURS]:
         ours, reference = samples[OURS][metric], samples[reference_name][metric]
         ratio = statistics.median(ours) / statistics.median(reference)
         # The i-th samples were taken in the same round, minutes apart at most: the median of their ratios
         # is the least disturbed by the machine's load drifting over the run.
         paired = statistics.median(a / b for a, b in zip(ours, reference, strict=True))
-        cells = "".join(f"{spread(samples[name].get(metric, [float('nan')])):>26}" for name in names)
+        cells = "".join(f"{spread(samples[name].get(metric, [float('nan')])):>{width}}" for name in names)
         print(f"{metric:<36}{cells}{ratio:>8.2f}{paired:>8.2f}")
 
 
