@@ -21,9 +21,12 @@ import contextlib
 import os
 import statistics
 import time
+from collections.abc import Callable
 
-from embeddings import MINILM_NAME, Cpu, concurrent_rate, large_request_rate, sentences, server, server_cpu
+from embeddings import Cpu, concurrent_rate, large_request_rate, sentences, server, server_cpu
 from served import Served
+
+from modelport.builtin.onnx_embeddings import MINILM_NAME
 
 
 def large(served: Served, texts: list[str]) -> tuple[float, Cpu]:
@@ -73,7 +76,12 @@ def main() -> int:
                     flush=True,
                 )
     pairs = list(zip(results["branch"], results["baseline"], strict=True))
-    for name, part in [("rate", lambda r, c: r), ("loop", lambda r, c: c.loop), ("model", lambda r, c: c.rest)]:
+    parts: list[tuple[str, Callable[[float, Cpu], float]]] = [
+        ("rate", lambda rate, cpu: rate),
+        ("loop", lambda rate, cpu: cpu.loop),
+        ("model", lambda rate, cpu: cpu.rest),
+    ]
+    for name, part in parts:
         ratios = [part(*mine) / part(*theirs) for mine, theirs in pairs]
         print(
             f"{name}: branch / baseline, median of rounds {statistics.median(ratios):.3f} "

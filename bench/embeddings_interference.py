@@ -39,7 +39,7 @@ class Timed:
 
         def timed(sequences: list[list[int]], session: object = None) -> np.ndarray:
             start = time.thread_time()
-            rows = run(sequences, session)  # type: ignore[arg-type]
+            rows = run(sequences, session)
             with self._lock:
                 self.seconds += time.thread_time() - start
             return rows
