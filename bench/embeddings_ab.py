@@ -23,7 +23,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from embeddings import Cpu, concurrent_rate, large_request_rate, sentences, server, server_cpu
+from embeddings import Cpu, concurrent_rate, cpu_since, large_request_rate, sentences, server, server_cpu
 from served import Served
 
 from modelport.builtin.onnx_embeddings import MINILM_NAME
@@ -31,11 +31,9 @@ from modelport.builtin.onnx_embeddings import MINILM_NAME
 
 def large(served: Served, texts: list[str]) -> tuple[float, Cpu]:
     """One request of all `texts`: its rate, and the server's CPU ms per sentence (none of the client's)."""
-    (whole, loop), mine = server_cpu(served.process.pid), time.process_time()
+    before, mine = server_cpu(served.process.pid), time.process_time()
     rate = large_request_rate(served, MINILM_NAME, texts)
-    after, per = server_cpu(served.process.pid), 1000 / len(texts)
-    mine = time.process_time() - mine
-    return rate, Cpu(loop=per * (after[1] - loop), rest=per * (after[0] - whole - after[1] + loop), client=per * mine)
+    return rate, cpu_since(served.process.pid, before, mine, len(texts))
 
 
 def main() -> int:
