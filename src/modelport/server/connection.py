@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,17 +28,12 @@ from modelport.server.asgi import send_error
 WATCH_AFTER = 0.25
 
 
-_scope_type: type[anyio.CancelScope] | None = None
-
-
-def _cancel_scope() -> anyio.CancelScope:
-    """A new `anyio.CancelScope` of the running backend's own type. `anyio.CancelScope()` looks the
-    backend up (sniffio) and initialises the scope twice on every call; this runs on every request, and
-    the watch runs on asyncio only (it takes the running asyncio loop), so the type is looked up once."""
-    global _scope_type
-    if _scope_type is None:
-        _scope_type = type(anyio.CancelScope())
-    return _scope_type()
+@functools.cache
+def _scope_type() -> type[anyio.CancelScope]:
+    """The running backend's own `anyio.CancelScope` type. `anyio.CancelScope()` looks the backend up
+    (sniffio) and initialises the scope twice on every call; a scope is made on every request, and the watch
+    runs on asyncio only (it takes the running asyncio loop), so the type is looked up once."""
+    return type(anyio.CancelScope())
 
 
 class ClientWatchMiddleware:
@@ -88,7 +84,7 @@ class _Request:
         self._deadline = self._loop.time() + body_timeout
         # anyio's, not a plain task cancellation: a model call in a worker thread waits in a shielded scope,
         # which defers the cancellation until the call has returned.
-        self._scope = _cancel_scope()
+        self._scope = _scope_type()()
         # The body's deadline while the app reads it, then the start of the watch.
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None

@@ -174,7 +174,7 @@ async def test_the_cancel_scope_type_is_looked_up_once(monkeypatch: pytest.Monke
         made.append(None)
         return original(**options)
 
-    monkeypatch.setattr(connection, "_scope_type", None)
+    connection._scope_type.cache_clear()
     monkeypatch.setattr(anyio, "CancelScope", counted)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
