@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.server import connection
 from modelport.server.connection import ClientWatchMiddleware
@@ -48,21 +49,30 @@ async def _answer(send: Send) -> None:
     await send({"type": "http.response.body", "body": b"done"})
 
 
-async def test_a_client_that_leaves_cancels_the_handler_soon_after() -> None:
-    outcome: list[str] = []
+def _long_handler(outcome: list[str], call_first: Callable[[], str] | None = None) -> ASGIApp:
+    """An app that reads the body, runs `call_first` in a worker thread if given, then works for ten seconds;
+    `outcome` records the call's result and whether the handler finished or was cancelled."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         try:
+            if call_first is not None:
+                outcome.append(await anyio.to_thread.run_sync(call_first))
             await asyncio.sleep(10)
             outcome.append("finished")
         except asyncio.CancelledError:
             outcome.append("cancelled")
             raise
 
+    return app
+
+
+async def test_a_client_that_leaves_cancels_the_handler_soon_after() -> None:
+    outcome: list[str] = []
     client = Client([b"{}"], leaves_after=0.05)
     started = time.monotonic()
-    await ClientWatchMiddleware(app, body_timeout=5, watch_after=0.05)(SCOPE, client.receive, client.send)
+    watch = ClientWatchMiddleware(_long_handler(outcome), body_timeout=5, watch_after=0.05)
+    await watch(SCOPE, client.receive, client.send)
     assert outcome == ["cancelled"]
     assert time.monotonic() - started < 2
 
@@ -150,18 +160,9 @@ async def test_a_model_call_in_a_thread_ends_before_the_cancellation_lands() -> 
         time.sleep(0.3)
         return "stepped"
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        try:
-            outcome.append(await anyio.to_thread.run_sync(step))
-            await asyncio.sleep(10)
-            outcome.append("finished")
-        except asyncio.CancelledError:
-            outcome.append("cancelled")
-            raise
-
     client = Client([b"{}"], leaves_after=0.05)
-    await ClientWatchMiddleware(app, body_timeout=5, watch_after=0.01)(SCOPE, client.receive, client.send)
+    watch = ClientWatchMiddleware(_long_handler(outcome, step), body_timeout=5, watch_after=0.01)
+    await watch(SCOPE, client.receive, client.send)
     # The worker thread's call is shielded: the client's leaving cancels what comes after it, not the call.
     assert outcome == ["stepped", "cancelled"]
 
