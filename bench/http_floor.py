@@ -41,10 +41,33 @@ from served import Served, free_port, serving
 
 from modelport.builtin.onnx_embeddings import MINILM_NAME, minilm
 
-BARE_APP = textwrap.dedent(
+# What both apps share: the lifespan (with a start-up step), and the body of a request to /v1/embeddings, after
+# which the app answers; any other path is a 404.
+ASGI_PRELUDE = textwrap.dedent(
     """
-    import base64, json
+    import asyncio, base64, json
 
+    async def embedding_body(scope, receive, send, start_up=lambda: None):
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                start_up()
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return None
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        if scope["path"] != "/v1/embeddings":
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return None
+        return body
+    """
+)
+
+BARE_APP = ASGI_PRELUDE + textwrap.dedent(
+    """
     ANSWER = json.dumps({
         "object": "list",
         "data": [{"object": "embedding", "index": 0, "embedding": base64.b64encode(bytes(4 * 384)).decode()}],
@@ -54,18 +77,7 @@ BARE_APP = textwrap.dedent(
     HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
 
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        if scope["path"] != "/v1/embeddings":
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
+        if (body := await embedding_body(scope, receive, send)) is None:
             return
         json.loads(body)
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
@@ -77,9 +89,8 @@ BARE_APP = textwrap.dedent(
 # The least a batching server does for a one-sentence request, with no modelport code above the model: parse the
 # JSON, tokenize on the event loop, wait for a batch, base64-encode the vector. A batch starts as soon as one
 # of the model's workers is free, with everything that waits (under load the queue fills while both run).
-MINIMAL_APP = textwrap.dedent(
+MINIMAL_APP = ASGI_PRELUDE + textwrap.dedent(
     """
-    import asyncio, base64, json
     from modelport.builtin.onnx_embeddings import minilm
 
     MODEL = minilm()
@@ -102,19 +113,7 @@ MINIMAL_APP = textwrap.dedent(
         start_batches()
 
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                MODEL.load()
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        if scope["path"] != "/v1/embeddings":
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
+        if (body := await embedding_body(scope, receive, send, start_up=MODEL.load)) is None:
             return
         request = json.loads(body)
         ids = MODEL.tokenize([request["input"]])[0]
