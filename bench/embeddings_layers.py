@@ -3,15 +3,20 @@ callers drive one modelport app in this process at three depths, in alternation 
 
     .venv/bin/python bench/embeddings_layers.py [--clients 64] [--requests 40] [--rounds 4]
 
-  batcher   the request body validated, the sentence tokenized, its ids submitted to the model's batcher: the
-            least a batching server does on its loop (bench/http_floor.py's minimal app does the same)
-  serving   the handler's work below HTTP: the model looked up and held, `create_embeddings` (its checks, the
-            batcher, the answer's model) and the answer's JSON
-  app       the whole ASGI app as uvicorn calls it: middlewares (request id, metrics, host, client watch, body
-            limit), FastAPI's layers, the route's key check and body reading, then the above
+  batcher      the request body validated, the sentence tokenized, its ids submitted to the model's batcher:
+               the least a batching server does on its loop (bench/http_floor.py's minimal app does the same)
+  serving      the handler's work below HTTP: the model looked up and held, `create_embeddings` (its checks,
+               the batcher, the answer's model) and the answer's JSON
+  body limit   the ASGI app entered at modelport's innermost middleware: the body limit, then FastAPI's and
+               Starlette's inner layers, the route's lane, key check and body reading, then the above
+  client watch the same, entered one middleware out: + the client watch
+  host check   + the Host check
+  request      + the request id, metrics, access log and shutdown drain: all of modelport's middlewares
+  app          the whole ASGI app as uvicorn calls it: + FastAPI's and Starlette's outer layers
 
-All three share the app, its registry and its batcher, so the model and its threads are the same; the rows
-differ only in what runs on the loop. Per row: the loop's (main thread's) CPU ms a request, median of the
+All rows share the app, its registry and its batcher, so the model and its threads are the same; the rows
+differ only in what runs on the loop (below the request middleware, the bench holds the request's context,
+as that middleware would). Per row: the loop's (main thread's) CPU ms a request, median of the
 rounds, and its ratio to the batcher row of the same round. The difference between rows is what a layer
 costs; uvicorn and the sockets come on top in a real server (see bench/http_floor.py).
 """
@@ -26,6 +31,7 @@ import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import uvloop
 from embeddings import sentences
@@ -39,14 +45,29 @@ from modelport.predictor import Task
 from modelport.protocol.embeddings import EmbeddingRequest
 from modelport.server import create_app
 from modelport.server.bodies import json_response
+from modelport.server.connection import ClientWatchMiddleware
 from modelport.server.dependencies import predictor_for
+from modelport.server.hosts import HostCheckMiddleware
+from modelport.server.limits import BodyLimitMiddleware
+from modelport.server.middleware import RequestMiddleware
 from modelport.serving.embeddings import EmbeddingBatchers, _Call, create_embeddings
 
 Call = Callable[[bytes], Awaitable[None]]
+Layer = TypeVar("Layer")
 
 
-async def through_app(app: ASGIApp, body: bytes) -> None:
-    """One request through the whole ASGI app, as uvicorn makes it; fails unless answered 200."""
+# modelport's middlewares, outermost first, each a row that enters the app there (see server/app.py).
+MIDDLEWARES = {
+    "request": RequestMiddleware,
+    "host check": HostCheckMiddleware,
+    "client watch": ClientWatchMiddleware,
+    "body limit": BodyLimitMiddleware,
+}
+
+
+async def through_app(app: ASGIApp, body: bytes, root: Any) -> None:
+    """One request through `app` (the whole app `root`, or one of its layers), as uvicorn makes it; fails
+    unless answered 200."""
     messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
     disconnected = asyncio.Event()
 
@@ -77,11 +98,38 @@ async def through_app(app: ASGIApp, body: bytes) -> None:
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 8000),
         "state": {},
+        "app": root,  # as the app's outermost layer sets it
     }
     await app(scope, receive, send)
     disconnected.set()
     if answers[0]["status"] != 200:
         raise RuntimeError(f"the app answered {answers[0]['status']}: {answers[1:]}")
+
+
+def in_request(call: Call) -> Call:
+    """`call` in a request's context, as the request middleware runs every request: the model's lease is
+    held until it ends."""
+
+    async def held(body: bytes) -> None:
+        context = RequestContext("bench")
+        token = current_request.set(context)
+        try:
+            await call(body)
+        finally:
+            context.finish()
+            current_request.reset(token)
+
+    return held
+
+
+def layer_of(stack: ASGIApp | None, kind: type[Layer]) -> Layer:
+    """The layer of the middleware stack that is a `kind`."""
+    layer: Any = stack
+    while layer is not None:
+        if isinstance(layer, kind):
+            return layer
+        layer = getattr(layer, "app", None)
+    raise RuntimeError(f"the app has no {kind.__name__}")
 
 
 async def measure(call: Call, bodies: list[bytes], clients: int, requests: int) -> float:
@@ -112,22 +160,24 @@ async def run(clients: int, requests: int, rounds: int) -> None:
         await batchers.get(predictor).submit(tokenize([str(request.input)]), _Call(True, (), None))
 
     async def serving(body: bytes) -> None:
-        context = RequestContext("bench")
-        token = current_request.set(context)
-        try:
-            request = EmbeddingRequest.model_validate_json(body)
-            predictor = await predictor_for(registry, request.model, Task.EMBEDDINGS)
-            json_response(await create_embeddings(predictor, request, batchers, "model"))
-        finally:
-            context.finish()
-            current_request.reset(token)
+        request = EmbeddingRequest.model_validate_json(body)
+        predictor = await predictor_for(registry, request.model, Task.EMBEDDINGS)
+        json_response(await create_embeddings(predictor, request, batchers, "model"))
 
-    async def whole(body: bytes) -> None:
-        await through_app(app, body)
+    def entering(layer: ASGIApp) -> Call:
+        async def call(body: bytes) -> None:
+            await through_app(layer, body, app)
 
-    rows: dict[str, Call] = {"batcher": batcher, "serving": serving, "app": whole}
+        return call
+
     async with app.router.lifespan_context(app):
         (await registry.acquire(MINILM_NAME)).release()  # once loaded
+        await through_app(app, bodies[0], app)  # the app builds its middleware stack on its first request
+        rows: dict[str, Call] = {"batcher": batcher, "serving": in_request(serving)}
+        for name, kind in reversed(MIDDLEWARES.items()):
+            call = entering(layer_of(app.middleware_stack, kind))
+            rows[name] = call if kind is RequestMiddleware else in_request(call)
+        rows["app"] = entering(app)
         # What start-up made stays out of the collector's way, as `modelport serve` does (server/collector.py).
         gc.collect()
         gc.freeze()
@@ -144,7 +194,7 @@ async def run(clients: int, requests: int, rounds: int) -> None:
     print(f"\nmedians of {rounds} rounds, {clients} callers; loop CPU ms a request, and over the batcher row")
     for name, values in results.items():
         over = statistics.median(value / base for value, base in zip(values, floor, strict=True))
-        print(f"{name:<8} {statistics.median(values):>7.3f} {over:>6.2f}x")
+        print(f"{name:<12} {statistics.median(values):>7.3f} {over:>6.2f}x")
 
 
 def main() -> int:
