@@ -1,5 +1,5 @@
 """Where the event loop's CPU per one-sentence MiniLM request goes, layer by layer, with no HTTP: C concurrent
-callers drive one modelport app in this process at three depths, in alternation every round.
+callers drive one modelport app in this process at seven depths, in alternation every round.
 
     .venv/bin/python bench/embeddings_layers.py [--clients 64] [--requests 40] [--rounds 4]
 

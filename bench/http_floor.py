@@ -181,9 +181,9 @@ def main() -> int:
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}, load average {os.getloadavg()[0]:.1f}", flush=True)
             # Every other round in reverse, so the machine's drift favours no row.
-            order: list[str | None] = [None, *targets]
+            order = ["direct", *targets]
             for name in order if round_number % 2 else reversed(order):
-                if name is None:
+                if name == "direct":
                     rate, direct = direct_clients_rate(embedder, texts, count, args.requests)
                     direct_rates.append(rate)
                     rows.setdefault("direct", {}).setdefault("model", []).append(direct.rest)
